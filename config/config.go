@@ -1,0 +1,132 @@
+// Package config holds dockercri's settings and the command-line flags that set them.
+//
+// Flag names follow cri-dockerd wherever the meaning is the same, so that unit files
+// and guides written for cri-dockerd keep working when a node switches to dockercri.
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Defaults a node gets when it passes no flag.
+const (
+	DefaultEndpoint            = "unix:///run/dockercri.sock"
+	DefaultDockerEndpoint      = "unix:///var/run/docker.sock"
+	DefaultPodInfraImage       = "registry.k8s.io/pause:3.10"
+	DefaultNetworkPlugin       = "cni"
+	DefaultCNIBinDir           = "/opt/cni/bin,/usr/lib/cni"
+	DefaultCNIConfDir          = "/etc/cni/net.d"
+	DefaultCNICacheDir         = "/var/lib/cni/cache"
+	DefaultRootDirectory       = "/var/lib/dockercri"
+	DefaultRuntimeTimeout      = 2 * time.Minute
+	DefaultPullProgressTimeout = time.Minute
+	DefaultStreamingBindAddr   = "127.0.0.1:0"
+	DefaultLogLevel            = "info"
+)
+
+// Config is everything dockercri is told at start-up.
+type Config struct {
+	// Endpoint is the CRI socket the kubelet talks to (unix:///path).
+	Endpoint string
+	// DockerEndpoint is where Docker Engine's API is served.
+	DockerEndpoint string
+	// PodInfraImage is the image of every sandbox's pause container.
+	PodInfraImage string
+	// NetworkPlugin is "cni", or empty for Docker's none network plus loopback.
+	NetworkPlugin string
+	// CNIBinDirs are searched in order for CNI plugin binaries.
+	CNIBinDirs []string
+	CNIConfDir  string
+	CNICacheDir string
+	// RootDirectory holds dockercri's checkpoints and other state.
+	RootDirectory string
+	// RuntimeRequestTimeout bounds every Docker call except image pulls.
+	RuntimeRequestTimeout time.Duration
+	// ImagePullProgressDeadline cancels a pull that reports no progress for this long.
+	ImagePullProgressDeadline time.Duration
+	StreamingBindAddr         string
+	LogLevel                  string
+}
+
+// Default returns the configuration of a node that passes no flag.
+func Default() *Config {
+	return &Config{
+		Endpoint:                  DefaultEndpoint,
+		DockerEndpoint:            DefaultDockerEndpoint,
+		PodInfraImage:             DefaultPodInfraImage,
+		NetworkPlugin:             DefaultNetworkPlugin,
+		CNIBinDirs:                strings.Split(DefaultCNIBinDir, ","),
+		CNIConfDir:                DefaultCNIConfDir,
+		CNICacheDir:               DefaultCNICacheDir,
+		RootDirectory:             DefaultRootDirectory,
+		RuntimeRequestTimeout:     DefaultRuntimeTimeout,
+		ImagePullProgressDeadline: DefaultPullProgressTimeout,
+		StreamingBindAddr:         DefaultStreamingBindAddr,
+		LogLevel:                  DefaultLogLevel,
+	}
+}
+
+// AddFlags registers the flags that set c on fs.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Endpoint, "container-runtime-endpoint", c.Endpoint, "The CRI endpoint dockercri serves (unix:///path)")
+	fs.StringVar(&c.DockerEndpoint, "docker-endpoint", c.DockerEndpoint, "Docker Engine's API endpoint")
+	fs.StringVar(&c.PodInfraImage, "pod-infra-container-image", c.PodInfraImage, "The image of each pod's pause container")
+	fs.StringVar(&c.NetworkPlugin, "network-plugin", c.NetworkPlugin, `"cni", or empty for Docker's none network plus loopback`)
+	fs.StringSliceVar(&c.CNIBinDirs, "cni-bin-dir", c.CNIBinDirs, "Directories searched in order for CNI plugin binaries (comma-separated)")
+	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", c.CNIConfDir, "Directory of CNI network configurations")
+	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "Directory where CNI plugins cache results")
+	fs.StringVar(&c.RootDirectory, "root-directory", c.RootDirectory, "Directory of dockercri's state (checkpoints)")
+	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files")
+	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
+	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
+	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: error, warn, info, debug or trace (klog's -v sets verbosity directly)")
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if !strings.HasPrefix(c.Endpoint, "unix://") || len(c.Endpoint) == len("unix://") {
+		return fmt.Errorf("--container-runtime-endpoint %q: only unix:///path endpoints are served", c.Endpoint)
+	}
+	if c.DockerEndpoint == "" {
+		return fmt.Errorf("--docker-endpoint must not be empty")
+	}
+	if c.PodInfraImage == "" {
+		return fmt.Errorf("--pod-infra-container-image must not be empty")
+	}
+	if c.NetworkPlugin != "" && c.NetworkPlugin != "cni" {
+		return fmt.Errorf("--network-plugin %q: only \"cni\" or empty is supported", c.NetworkPlugin)
+	}
+	if c.RuntimeRequestTimeout <= 0 {
+		return fmt.Errorf("--runtime-request-timeout must be positive")
+	}
+	if c.ImagePullProgressDeadline <= 0 {
+		return fmt.Errorf("--image-pull-progress-deadline must be positive")
+	}
+	if _, err := Verbosity(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SocketPath is the filesystem path of the CRI endpoint.
+func (c *Config) SocketPath() string {
+	return strings.TrimPrefix(c.Endpoint, "unix://")
+}
+
+// Verbosity maps a cri-dockerd --log-level to the klog verbosity that shows the same detail.
+func Verbosity(level string) (int, error) {
+	switch strings.ToLower(level) {
+	case "panic", "fatal", "error", "warn", "warning", "info", "":
+		return 0, nil
+	case "debug":
+		return 4, nil
+	case "trace":
+		return 6, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: want error, warn, info, debug or trace", level)
+}

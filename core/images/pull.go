@@ -1,0 +1,146 @@
+package images
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+// errStalled is the cause of a pull cancelled for making no progress.
+var errStalled = errors.New("no progress")
+
+// PullImage pulls the image by tag or digest and returns its image ID, the identifier
+// that ListImages, ImageStatus and ContainerStatus report for it too.
+func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
+	ref, err := pullRef(req.GetImage().GetImage())
+	if err != nil {
+		return nil, err
+	}
+	auth, err := encodeAuth(req.GetAuth())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.pull(ctx, ref, auth); err != nil {
+		klog.ErrorS(err, "Image pull failed", "image", ref)
+		return nil, err
+	}
+	ictx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	insp, err := s.docker.ImageInspect(ictx, ref)
+	if err != nil {
+		return nil, grpcerr.Wrap(err, "inspect pulled image "+ref)
+	}
+	s.remember(insp)
+	return &runtimeapi.PullImageResponse{ImageRef: insp.ID}, nil
+}
+
+// pull runs Docker's pull and follows its progress messages to the end. Docker reports
+// progress as long as bytes arrive; when none comes for pullDeadline the pull is
+// cancelled (closing the request makes Docker abandon it) rather than left to hang.
+func (s *Service) pull(ctx context.Context, ref, auth string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(s.pullDeadline, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+
+	err := func() error {
+		body, err := s.docker.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		dec := json.NewDecoder(body)
+		for {
+			var msg jsonmessage.JSONMessage
+			if err := dec.Decode(&msg); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if msg.Error != nil {
+				return pullError(msg.Error.Message)
+			}
+			watchdog.Reset(s.pullDeadline)
+		}
+	}()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(context.Cause(ctx), errStalled) {
+		return status.Errorf(codes.DeadlineExceeded, "pull %s cancelled: no progress for %s (--image-pull-progress-deadline)", ref, s.pullDeadline)
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return grpcerr.Wrap(err, "pull "+ref)
+}
+
+// pullError classifies an error Docker reports inside the pull's progress stream, where
+// it comes as text only.
+func pullError(msg string) error {
+	lower := strings.ToLower(msg)
+	code := codes.Unknown
+	switch {
+	case strings.Contains(lower, "not found"), strings.Contains(lower, "manifest unknown"),
+		strings.Contains(lower, "does not exist"), strings.Contains(lower, "name unknown"):
+		code = codes.NotFound
+	case strings.Contains(lower, "unauthorized"), strings.Contains(lower, "authentication required"),
+		strings.Contains(lower, "no basic auth credentials"):
+		code = codes.Unauthenticated
+	case strings.Contains(lower, "denied"):
+		code = codes.PermissionDenied
+	}
+	return status.Error(code, msg)
+}
+
+// encodeAuth turns the kubelet's credentials into Docker's X-Registry-Auth header.
+// Docker does not read the "auth" field itself, so a user:password pair given that way
+// is decoded into username and password here, as the docker CLI does with config.json.
+func encodeAuth(a *runtimeapi.AuthConfig) (string, error) {
+	if a == nil {
+		return "", nil
+	}
+	cfg := registry.AuthConfig{
+		Username:      a.GetUsername(),
+		Password:      a.GetPassword(),
+		ServerAddress: a.GetServerAddress(),
+		IdentityToken: a.GetIdentityToken(),
+		RegistryToken: a.GetRegistryToken(),
+	}
+	if a.GetAuth() != "" && cfg.Username == "" && cfg.Password == "" {
+		user, pass, err := decodeAuth(a.GetAuth())
+		if err != nil {
+			return "", err
+		}
+		cfg.Username, cfg.Password = user, pass
+	}
+	return registry.EncodeAuthConfig(cfg)
+}
+
+// decodeAuth splits a base64 "user:password" auth string.
+func decodeAuth(auth string) (string, string, error) {
+	raw, err := base64.StdEncoding.DecodeString(auth)
+	if err != nil {
+		return "", "", status.Errorf(codes.InvalidArgument, "auth is not base64: %v", err)
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", status.Error(codes.InvalidArgument, `auth does not decode to "user:password"`)
+	}
+	return user, pass, nil
+}
+

@@ -1,0 +1,70 @@
+package images
+
+import (
+	"strings"
+
+	"github.com/distribution/reference"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// resolve turns a CRI image spec into the string Docker looks the image up by.
+//
+// Names are normalised as the kubelet does (busybox is docker.io/library/busybox:latest),
+// so that a short name and its long form are one image; an image ID (sha256:… or its
+// 64 hex digits) is passed through. A malformed spec is InvalidArgument.
+func resolve(spec string) (string, error) {
+	if spec == "" {
+		return "", status.Error(codes.InvalidArgument, "image name must not be empty")
+	}
+	ref, err := reference.ParseAnyReference(spec)
+	if err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "invalid image reference %q: %v", spec, err)
+	}
+	if named, ok := ref.(reference.Named); ok {
+		return reference.TagNameOnly(named).String(), nil
+	}
+	// A bare digest is an image ID: Docker names images by their config digest.
+	return ref.String(), nil
+}
+
+// pullRef is the reference a pull asks the registry for: a name with a tag or a digest.
+// An ID cannot be pulled, so it is InvalidArgument here.
+func pullRef(spec string) (string, error) {
+	ref, err := resolve(spec)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(ref, "sha256:") {
+		return "", status.Errorf(codes.InvalidArgument, "cannot pull %q: an image ID names no registry", spec)
+	}
+	return ref, nil
+}
+
+// matches reports whether the image with this id, tags and digests is the one spec
+// names (resolved with resolve). Docker reports tags and digests in their short form
+// (busybox:latest), so both sides are compared normalised.
+func matches(ref, id string, tags, digests []string) bool {
+	if ref == id || strings.TrimPrefix(id, "sha256:") == ref {
+		return true
+	}
+	for _, names := range [][]string{tags, digests} {
+		for _, name := range names {
+			if n, err := resolve(name); err == nil && n == ref {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// realNames drops the placeholders Docker reports for untagged images.
+func realNames(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n != "<none>:<none>" && n != "<none>@<none>" {
+			out = append(out, n)
+		}
+	}
+	return out
+}

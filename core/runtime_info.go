@@ -1,0 +1,133 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+const (
+	// kubeAPIVersion is the version of the kubelet-runtime API the Version RPC reports.
+	kubeAPIVersion = "0.1.0"
+	// runtimeName is the name a node reports for its runtime, as under dockershim.
+	runtimeName = "docker"
+	// CRIAPIVersion is the CRI version served.
+	CRIAPIVersion = "v1"
+
+	reasonDockerNotReady  = "DockerDaemonNotReady"
+	reasonNetworkNotReady = "NetworkPluginNotReady"
+)
+
+// Version reports Docker's version as the runtime's, as the kubelet shows it for the node.
+func (s *Service) Version(ctx context.Context, _ *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	v, err := s.docker.ServerVersion(ctx)
+	if err != nil {
+		return nil, grpcerr.Wrap(err, "docker version")
+	}
+	return &runtimeapi.VersionResponse{
+		Version:           kubeAPIVersion,
+		RuntimeName:       runtimeName,
+		RuntimeVersion:    v.Version,
+		RuntimeApiVersion: CRIAPIVersion,
+	}, nil
+}
+
+// Status reports whether Docker answers and whether pods can get a network. It is the
+// one call that succeeds while Docker is down: that is what it reports.
+func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	runtimeCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	if _, err := s.docker.Ping(ctx); err != nil {
+		runtimeCond.Status = false
+		runtimeCond.Reason = reasonDockerNotReady
+		runtimeCond.Message = err.Error()
+	}
+	networkCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.network.Ready(); err != nil {
+		networkCond.Status = false
+		networkCond.Reason = reasonNetworkNotReady
+		networkCond.Message = err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{
+		Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond},
+	}}
+	if req.GetVerbose() && runtimeCond.Status {
+		info, err := s.dockerInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"info": info}
+	}
+	return resp, nil
+}
+
+// dockerInfo is Status's verbose info: what Docker runs as, in JSON.
+func (s *Service) dockerInfo(ctx context.Context) (string, error) {
+	info, err := s.docker.Info(ctx)
+	if err != nil {
+		return "", grpcerr.Wrap(err, "docker info")
+	}
+	out, err := json.Marshal(map[string]string{
+		"dockerVersion":  info.ServerVersion,
+		"apiVersion":     s.docker.ClientVersion(),
+		"storageDriver":  info.Driver,
+		"cgroupDriver":   info.CgroupDriver,
+		"cgroupVersion":  info.CgroupVersion,
+		"dockerRootDir":  info.DockerRootDir,
+		"podCIDR":        s.network.PodCIDR(),
+		"networkPlugin":  s.cfg.NetworkPlugin,
+		"podInfraImage":  s.cfg.PodInfraImage,
+	})
+	return string(out), err
+}
+
+// RuntimeConfig tells the kubelet which cgroup driver Docker uses, so that the two agree.
+func (s *Service) RuntimeConfig(ctx context.Context, _ *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.docker.Info(ctx)
+	if err != nil {
+		return nil, grpcerr.Wrap(err, "docker info")
+	}
+	driver, err := cgroupDriver(info.CgroupDriver)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
+}
+
+func cgroupDriver(name string) (runtimeapi.CgroupDriver, error) {
+	switch name {
+	case "systemd":
+		return runtimeapi.CgroupDriver_SYSTEMD, nil
+	case "cgroupfs":
+		return runtimeapi.CgroupDriver_CGROUPFS, nil
+	}
+	return 0, status.Errorf(codes.FailedPrecondition, "docker reports cgroup driver %q, want systemd or cgroupfs", name)
+}
+
+// UpdateRuntimeConfig keeps the pod CIDR the kubelet sends for the network code.
+func (s *Service) UpdateRuntimeConfig(_ context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+	cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr()
+	if cidr == "" {
+		return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+	}
+	// The kubelet sends one CIDR, or an IPv4 and an IPv6 one comma-separated.
+	for _, c := range strings.Split(cidr, ",") {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "pod CIDR %q: %v", cidr, err)
+		}
+	}
+	s.network.SetPodCIDR(cidr)
+	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+}

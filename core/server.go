@@ -1,0 +1,94 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/grpcerr"
+	"github.com/dockercri/dockercri/engine"
+)
+
+// shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+// maxMsgSize matches the kubelet's CRI client, so large lists pass both ways.
+const maxMsgSize = 16 * 1024 * 1024
+
+// Serve runs dockercri until ctx ends, then stops accepting calls, lets the ones in
+// flight finish (for at most shutdownGrace) and removes the socket.
+func Serve(ctx context.Context, cfg *config.Config) error {
+	docker, err := engine.New(cfg.DockerEndpoint)
+	if err != nil {
+		return fmt.Errorf("docker client for %s: %w", cfg.DockerEndpoint, err)
+	}
+	defer docker.Close()
+	svc := NewService(cfg, docker)
+
+	path := cfg.SocketPath()
+	lis, err := listenUnix(path)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(unaryInterceptor),
+		grpc.ChainStreamInterceptor(streamInterceptor),
+		grpc.MaxRecvMsgSize(maxMsgSize),
+		grpc.MaxSendMsgSize(maxMsgSize),
+	)
+	runtimeapi.RegisterRuntimeServiceServer(srv, svc)
+	runtimeapi.RegisterImageServiceServer(srv, svc.Images())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	klog.InfoS("dockercri serving", "endpoint", cfg.Endpoint, "docker", cfg.DockerEndpoint)
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		klog.InfoS("Shutting down: finishing calls in flight", "grace", shutdownGrace)
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(shutdownGrace):
+			srv.Stop()
+		}
+	}
+	if rmErr := os.Remove(path); rmErr != nil && !os.IsNotExist(rmErr) {
+		klog.ErrorS(rmErr, "Remove socket", "path", path)
+	}
+	return err
+}
+
+// unaryInterceptor and streamInterceptor give every call the same guarantees: a panic
+// becomes an Internal error instead of a crash, every error is a gRPC status, and the
+// duration is logged.
+func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer finishCall(info.FullMethod, time.Now(), &err)
+	return handler(ctx, req)
+}
+
+func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer finishCall(info.FullMethod, time.Now(), &err)
+	return handler(srv, ss)
+}
+
+// finishCall is deferred by the interceptors: it recovers a panic of the handler.
+func finishCall(method string, start time.Time, err *error) {
+	if r := recover(); r != nil {
+		klog.ErrorS(nil, "Panic in CRI call", "method", method, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s: internal error: %v", method, r)
+	}
+	*err = grpcerr.FromDocker(*err)
+	klog.V(4).InfoS("CRI call", "method", method, "duration", time.Since(start), "code", status.Code(*err))
+}

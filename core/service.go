@@ -1,0 +1,42 @@
+// Package core serves the CRI on Docker Engine: the gRPC server, the runtime service,
+// and the image service from core/images.
+package core
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/images"
+	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/network"
+)
+
+// Service implements runtimeapi.RuntimeServiceServer. RPCs a later part of dockercri
+// provides answer Unimplemented until then.
+type Service struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+
+	cfg     *config.Config
+	docker  engine.Engine
+	network *network.Manager
+	images  *images.Service
+}
+
+// NewService returns the CRI services on docker.
+func NewService(cfg *config.Config, docker engine.Engine) *Service {
+	return &Service{
+		cfg:     cfg,
+		docker:  docker,
+		network: network.NewManager(cfg.NetworkPlugin, cfg.CNIConfDir),
+		images:  images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
+	}
+}
+
+// Images is the CRI image service.
+func (s *Service) Images() runtimeapi.ImageServiceServer { return s.images }
+
+func (s *Service) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.RuntimeRequestTimeout)
+}
