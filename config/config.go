@@ -39,7 +39,7 @@ type Config struct {
 	// NetworkPlugin is "cni", or empty for Docker's none network plus loopback.
 	NetworkPlugin string
 	// CNIBinDirs are searched in order for CNI plugin binaries.
-	CNIBinDirs []string
+	CNIBinDirs  []string
 	CNIConfDir  string
 	CNICacheDir string
 	// RootDirectory holds dockercri's checkpoints and other state.

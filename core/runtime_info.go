@@ -78,15 +78,15 @@ func (s *Service) dockerInfo(ctx context.Context) (string, error) {
 		return "", grpcerr.Wrap(err, "docker info")
 	}
 	out, err := json.Marshal(map[string]string{
-		"dockerVersion":  info.ServerVersion,
-		"apiVersion":     s.docker.ClientVersion(),
-		"storageDriver":  info.Driver,
-		"cgroupDriver":   info.CgroupDriver,
-		"cgroupVersion":  info.CgroupVersion,
-		"dockerRootDir":  info.DockerRootDir,
-		"podCIDR":        s.network.PodCIDR(),
-		"networkPlugin":  s.cfg.NetworkPlugin,
-		"podInfraImage":  s.cfg.PodInfraImage,
+		"dockerVersion": info.ServerVersion,
+		"apiVersion":    s.docker.ClientVersion(),
+		"storageDriver": info.Driver,
+		"cgroupDriver":  info.CgroupDriver,
+		"cgroupVersion": info.CgroupVersion,
+		"dockerRootDir": info.DockerRootDir,
+		"podCIDR":       s.network.PodCIDR(),
+		"networkPlugin": s.cfg.NetworkPlugin,
+		"podInfraImage": s.cfg.PodInfraImage,
 	})
 	return string(out), err
 }

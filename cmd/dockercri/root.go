@@ -72,4 +72,3 @@ func applyLogLevel(cmd *cobra.Command, level string) error {
 	}
 	return cmd.Flags().Set("v", strconv.Itoa(v))
 }
-

@@ -143,4 +143,3 @@ func decodeAuth(auth string) (string, string, error) {
 	}
 	return user, pass, nil
 }
-
