@@ -86,25 +86,34 @@ func (s *Service) pull(ctx context.Context, ref, auth string) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
+	if code := grpcerr.Code(err); code == codes.Internal {
+		err = status.Error(classifyText(err.Error(), code), err.Error())
+	}
 	return grpcerr.Wrap(err, "pull "+ref)
 }
 
 // pullError classifies an error Docker reports inside the pull's progress stream, where
 // it comes as text only.
 func pullError(msg string) error {
+	return status.Error(classifyText(msg, codes.Unknown), msg)
+}
+
+// classifyText finds the code of a registry error from its text: Docker 20.10 answers
+// a refused login or a missing manifest with a bare 500 or a stream message, and the
+// kubelet tells these cases apart only by code.
+func classifyText(msg string, otherwise codes.Code) codes.Code {
 	lower := strings.ToLower(msg)
-	code := codes.Unknown
 	switch {
 	case strings.Contains(lower, "not found"), strings.Contains(lower, "manifest unknown"),
 		strings.Contains(lower, "does not exist"), strings.Contains(lower, "name unknown"):
-		code = codes.NotFound
+		return codes.NotFound
 	case strings.Contains(lower, "unauthorized"), strings.Contains(lower, "authentication required"),
 		strings.Contains(lower, "no basic auth credentials"):
-		code = codes.Unauthenticated
+		return codes.Unauthenticated
 	case strings.Contains(lower, "denied"):
-		code = codes.PermissionDenied
+		return codes.PermissionDenied
 	}
-	return status.Error(code, msg)
+	return otherwise
 }
 
 // encodeAuth turns the kubelet's credentials into Docker's X-Registry-Auth header.

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
@@ -21,7 +22,7 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	insp, err := s.docker.ImageInspect(ctx, ref)
-	if cerrdefs.IsNotFound(err) {
+	if isGone(err) {
 		return &runtimeapi.RemoveImageResponse{}, nil
 	} else if err != nil {
 		return nil, grpcerr.Wrap(err, "inspect image "+ref)
@@ -31,9 +32,15 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	// then the ID, removes exactly this image and fails where Docker says it is in use.
 	names := append(realNames(insp.RepoTags), realNames(insp.RepoDigests)...)
 	for _, name := range append(names, insp.ID) {
-		if _, err := s.docker.ImageRemove(ctx, name, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := s.docker.ImageRemove(ctx, name, image.RemoveOptions{PruneChildren: true}); err != nil && !isGone(err) {
 			return nil, grpcerr.Wrap(err, "remove image "+name)
 		}
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// isGone reports whether err says the image is not there (any more). Docker 20.10 tells
+// a removal that lost the race to another one with a 500 "unrecognized image ID".
+func isGone(err error) bool {
+	return cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "unrecognized image ID"))
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what dockercri and its tests run against, when it is
+# missing: Docker Engine, the CNI plugins, a registry for the tests, a static busybox for
+# test images and iptables. Installs nothing when all is there.
+set -euo pipefail
+
+# command-or-file:package
+needs=(
+  dockerd:docker.io
+  containerd:containerd
+  runc:runc
+  /usr/lib/cni/bridge:containernetworking-plugins
+  docker-registry:docker-registry
+  /usr/bin/busybox:busybox-static
+  iptables:iptables
+  curl:curl
+)
+
+missing=()
+for need in "${needs[@]}"; do
+  what=${need%%:*} pkg=${need#*:}
+  if [[ $what == /* ]]; then [[ -e $what ]] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("$pkg")
+done
+# busybox (the dynamic one) also provides /usr/bin/busybox; the test images need the static one.
+if [[ -e /usr/bin/busybox ]] && ! dpkg -s busybox-static >/dev/null 2>&1; then
+  missing+=(busybox-static)
+fi
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "ensure-deps: missing ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+echo "ensure-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

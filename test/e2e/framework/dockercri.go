@@ -1,0 +1,145 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+)
+
+// Dockercri is a dockercri process the test started, on its own socket and state dir.
+type Dockercri struct {
+	Dir      string
+	Socket   string
+	Endpoint string
+	Args     []string
+	proc     *Process
+	binary   string
+}
+
+// BuildDockercri builds the dockercri binary into dir, unless DOCKERCRI_BIN names one.
+func BuildDockercri(root, dir string) (string, error) {
+	if bin := os.Getenv("DOCKERCRI_BIN"); bin != "" {
+		return filepath.Abs(bin)
+	}
+	bin := filepath.Join(dir, "dockercri")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dockercri")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// NewDockercri prepares a dockercri with the tests' defaults (the env's Docker, no
+// CNI, a socket and state dir in a fresh directory); args come after them and so win.
+func (e *Env) NewDockercri(t testing.TB, args ...string) *Dockercri {
+	t.Helper()
+	dir := e.TempDir(t, "cri")
+	d := &Dockercri{Dir: dir, Socket: filepath.Join(dir, "dockercri.sock"), binary: e.Binary}
+	d.Endpoint = "unix://" + d.Socket
+	d.Args = append([]string{
+		"--container-runtime-endpoint", d.Endpoint,
+		"--root-directory", filepath.Join(dir, "state"),
+		"--docker-endpoint", e.Docker.Endpoint,
+		"--network-plugin=",
+	}, args...)
+	t.Cleanup(func() {
+		if d.proc == nil {
+			return
+		}
+		if err := d.proc.Stop(20 * time.Second); err != nil {
+			t.Errorf("dockercri did not exit cleanly on SIGTERM: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("dockercri log:\n%s", tail(d.proc.Log(), 60))
+		}
+	})
+	return d
+}
+
+// StartDockercri starts a dockercri and waits until it serves.
+func (e *Env) StartDockercri(t testing.TB, args ...string) *Dockercri {
+	t.Helper()
+	d := e.NewDockercri(t, args...)
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Start starts the process and waits until its socket answers.
+func (d *Dockercri) Start() error {
+	proc, err := StartProcess("dockercri", filepath.Join(d.Dir, "dockercri.log"), append([]string{d.binary}, d.Args...)...)
+	if err != nil {
+		return err
+	}
+	d.proc = proc
+	return WaitFor(20*time.Second, func() error {
+		if proc.Exited() {
+			return fmt.Errorf("dockercri exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 30))
+		}
+		conn, err := net.Dial("unix", d.Socket)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
+}
+
+// Process is the running dockercri.
+func (d *Dockercri) Process() *Process { return d.proc }
+
+// Log is what dockercri logged so far.
+func (d *Dockercri) Log() string { return d.proc.Log() }
+
+// Runtime is the kubelet's own CRI client for dockercri's RuntimeService.
+func (d *Dockercri) Runtime(t testing.TB) internalapi.RuntimeService {
+	t.Helper()
+	svc, err := remote.NewRemoteRuntimeServiceBuilder().WithEndpoint(d.Endpoint).
+		WithConnectionTimeout(2 * time.Minute).WithTracerProvider(nil).Build(context.Background())
+	if err != nil {
+		t.Fatalf("CRI runtime client: %v", err)
+	}
+	return svc
+}
+
+// Images is the kubelet's own CRI client for dockercri's ImageService.
+func (d *Dockercri) Images(t testing.TB) internalapi.ImageManagerService {
+	t.Helper()
+	svc, err := remote.NewRemoteImageServiceBuilder().WithEndpoint(d.Endpoint).
+		WithConnectionTimeout(2 * time.Minute).WithTracerProvider(nil).Build(context.Background())
+	if err != nil {
+		t.Fatalf("CRI image client: %v", err)
+	}
+	return svc
+}
+
+// Raw is a plain gRPC client, for calls the kubelet's client would refuse to connect for
+// (it checks Version first) or would reshape.
+func (d *Dockercri) Raw(t testing.TB) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient) {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn)
+}
+
+// RunCommand runs the dockercri binary with args to its end and returns its output.
+func (e *Env) RunCommand(args ...string) (string, error) {
+	out, err := exec.Command(e.Binary, args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}

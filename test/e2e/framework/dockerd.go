@@ -1,0 +1,120 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// HostDockerEndpoint is where the node's own Docker Engine listens.
+const HostDockerEndpoint = "unix:///var/run/docker.sock"
+
+// Dockerd is a Docker Engine the tests use: the node's own, or one they started.
+type Dockerd struct {
+	Endpoint string
+	Client   *client.Client
+	// proc is set when the tests started this dockerd and so must stop it.
+	proc *Process
+	args []string
+	dir  string
+}
+
+// Ping asks dockerd whether it answers.
+func (d *Dockerd) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := d.Client.Ping(ctx)
+	return err
+}
+
+// EnsureHostDockerd returns the node's Docker Engine, starting dockerd when none runs.
+// A running dockerd is used as it is and left running.
+func EnsureHostDockerd(logDir string) (*Dockerd, error) {
+	cli, err := client.NewClientWithOpts(client.WithHost(HostDockerEndpoint), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	d := &Dockerd{Endpoint: HostDockerEndpoint, Client: cli}
+	if d.Ping(context.Background()) == nil {
+		return d, nil
+	}
+	d.args = []string{"dockerd"}
+	d.dir = logDir
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// StartPrivateDockerd starts a dockerd of the tests' own in dir, apart from the node's:
+// its own socket, data and exec roots, no bridge and no iptables rules, so that tests can
+// stop and start it, or give it registry mirrors, without touching the node's Docker.
+func StartPrivateDockerd(dir string, extraArgs ...string) (*Dockerd, error) {
+	sock := filepath.Join(dir, "docker.sock")
+	d := &Dockerd{Endpoint: "unix://" + sock, dir: dir}
+	d.args = append([]string{"dockerd",
+		"--host", d.Endpoint,
+		"--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"),
+		"--bridge", "none", "--iptables=false", "--ip-masq=false",
+	}, extraArgs...)
+	cli, err := client.NewClientWithOpts(client.WithHost(d.Endpoint), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	d.Client = cli
+	return d, d.Start()
+}
+
+// Started reports whether the tests started this dockerd.
+func (d *Dockerd) Started() bool { return d.args != nil }
+
+// Start starts the dockerd and waits until it answers.
+func (d *Dockerd) Start() error {
+	if !d.Started() {
+		return fmt.Errorf("the node's dockerd at %s is not the tests' to start", d.Endpoint)
+	}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
+	proc, err := StartProcess("dockerd", filepath.Join(d.dir, "dockerd.log"), d.args...)
+	if err != nil {
+		return err
+	}
+	d.proc = proc
+	err = WaitFor(60*time.Second, func() error {
+		if proc.Exited() {
+			return fmt.Errorf("dockerd exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 20))
+		}
+		return d.Ping(context.Background())
+	})
+	if err != nil {
+		_ = proc.Stop(10 * time.Second)
+		return fmt.Errorf("dockerd %v did not come up: %w", d.args, err)
+	}
+	return nil
+}
+
+// Stop stops a dockerd the tests started, as a node's service manager would.
+func (d *Dockerd) Stop() error {
+	if d.proc == nil {
+		return nil
+	}
+	err := d.proc.Stop(60 * time.Second)
+	d.proc = nil
+	return err
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,172 @@
+package framework
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+)
+
+// Env is what the whole e2e suite shares: the Docker Engine, two registries on
+// 127.0.0.1 (one open, one with htpasswd auth), the base test image and the binary.
+type Env struct {
+	Root   string
+	Tmp    string
+	Binary string
+	Docker *Dockerd
+	Open   *Registry
+	Auth   *Registry
+	// Prefix starts the name of every image this run makes, for its cleanup.
+	Prefix string
+	rootfs []byte
+}
+
+// Setup brings up everything the suite needs, installing Debian packages when missing.
+func Setup() (*Env, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("bash", filepath.Join(root, "hack", "ensure-deps.sh")).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("hack/ensure-deps.sh: %v\n%s", err, out)
+	}
+	tmp, err := os.MkdirTemp("", "dcri-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Root: root, Tmp: tmp, Prefix: "dcri-e2e-" + randomHex(4)}
+	ok := false
+	defer func() {
+		if !ok {
+			e.Teardown()
+		}
+	}()
+	if e.Binary, err = BuildDockercri(root, tmp); err != nil {
+		return nil, err
+	}
+	if e.Docker, err = EnsureHostDockerd(filepath.Join(tmp, "dockerd")); err != nil {
+		return nil, err
+	}
+	if e.Open, err = StartRegistry(filepath.Join(tmp, "registry-open"), "", ""); err != nil {
+		return nil, err
+	}
+	if e.Auth, err = StartRegistry(filepath.Join(tmp, "registry-auth"), "e2e-user", "e2e-"+randomHex(8)); err != nil {
+		return nil, err
+	}
+	if e.rootfs, err = RootFS(nil); err != nil {
+		return nil, err
+	}
+	ok = true
+	return e, nil
+}
+
+// Teardown removes the images the run made and stops what Setup started.
+func (e *Env) Teardown() {
+	if e.Docker != nil {
+		e.removeOwnImages()
+		if e.Docker.Started() {
+			_ = e.Docker.Stop()
+		}
+	}
+	e.Open.Stop()
+	e.Auth.Stop()
+	_ = os.RemoveAll(e.Tmp)
+}
+
+func (e *Env) removeOwnImages() {
+	ctx := context.Background()
+	imgs, err := e.Docker.Client.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		for _, tag := range append(img.RepoTags, img.RepoDigests...) {
+			if strings.Contains(tag, e.Prefix) {
+				_ = RemoveImageEverywhere(ctx, e.Docker.Client, img.ID)
+				break
+			}
+		}
+	}
+}
+
+// TempDir is a fresh directory under the run's, removed with the test. Its path is
+// short, as unix socket paths must be.
+func (e *Env) TempDir(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(e.Tmp, name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// PushedImage is a test image in a registry and not in Docker, so that a pull is real.
+type PushedImage struct {
+	// Ref is registry/repo:tag.
+	Ref      string
+	Registry *Registry
+	Repo     string
+	Tag      string
+}
+
+// Repo is name under the run's prefix, so that the run's cleanup finds it.
+func (e *Env) Repo(name string) string { return e.Prefix + "/" + name }
+
+// PushImage builds a busybox image with changes (CMD, USER, …), pushes it to reg as
+// repo:tag, and removes it from Docker again. With unique set,
+// the image gets a layer of its own, so that pulling it must download a layer.
+func (e *Env) PushImage(t testing.TB, reg *Registry, repo, tag string, unique bool, changes ...string) PushedImage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rootfs := e.rootfs
+	if unique {
+		noise := make([]byte, 256<<10)
+		_, _ = rand.Read(noise)
+		var err error
+		if rootfs, err = RootFS(map[string][]byte{"noise": noise}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := PushedImage{Registry: reg, Repo: repo, Tag: tag}
+	p.Ref = reg.Host + "/" + p.Repo + ":" + tag
+	if len(changes) == 0 {
+		changes = []string{`CMD ["/bin/sh"]`}
+	}
+	if _, err := ImportImage(ctx, e.Docker.Client, rootfs, p.Ref, changes...); err != nil {
+		t.Fatal(err)
+	}
+	if err := PushImage(ctx, e.Docker.Client, p.Ref, reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveImageEverywhere(ctx, e.Docker.Client, p.Ref); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = RemoveImageEverywhere(context.Background(), e.Docker.Client, p.Ref) })
+	return p
+}
+
+// Digest is the image's manifest digest in its registry.
+func (p PushedImage) Digest(t testing.TB) string {
+	t.Helper()
+	d, err := p.Registry.ManifestDigest(p.Repo, p.Tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

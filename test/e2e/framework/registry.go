@@ -1,0 +1,122 @@
+package framework
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Registry is a Docker registry (Debian's docker-registry) on 127.0.0.1.
+type Registry struct {
+	// Host is host:port, the prefix of the registry's image names.
+	Host string
+	// User and Password are set when the registry asks for them (htpasswd auth).
+	User, Password string
+	proc           *Process
+}
+
+// StartRegistry starts a registry storing its data in dir. With a user, it accepts
+// pushes and pulls only with that user's password.
+func StartRegistry(dir, user, password string) (*Registry, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password}
+	auth := ""
+	if user != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, err
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: dockercri-e2e\n    path: %s\n", htpasswd)
+	}
+	conf := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: dockercri-e2e
+%s`, filepath.Join(dir, "data"), r.Host, auth)
+	confPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	r.proc, err = StartProcess("docker-registry", filepath.Join(dir, "registry.log"), "docker-registry", "serve", confPath)
+	if err != nil {
+		return nil, err
+	}
+	err = WaitFor(30*time.Second, func() error {
+		if r.proc.Exited() {
+			return fmt.Errorf("registry exited:\n%s", tail(r.proc.Log(), 20))
+		}
+		resp, err := http.Get("http://" + r.Host + "/v2/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	if err != nil {
+		_ = r.proc.Stop(5 * time.Second)
+		return nil, err
+	}
+	return r, nil
+}
+
+// Stop stops the registry.
+func (r *Registry) Stop() {
+	if r != nil && r.proc != nil {
+		_ = r.proc.Stop(10 * time.Second)
+	}
+}
+
+// ManifestDigest asks the registry for the digest of repo:tag, as a pull by digest names it.
+func (r *Registry) ManifestDigest(repo, tag string) (string, error) {
+	req, err := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", r.Host, repo, tag), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	if r.User != "" {
+		req.SetBasicAuth(r.User, r.Password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HEAD manifest %s:%s: %s", repo, tag, resp.Status)
+	}
+	return resp.Header.Get("Docker-Content-Digest"), nil
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 right now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

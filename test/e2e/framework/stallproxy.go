@@ -1,0 +1,58 @@
+package framework
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// StallProxy fronts a registry on 127.0.0.1 and passes everything through, except that
+// a blob download sends its headers and a few bytes, then nothing until the client goes
+// away: a registry that stalls mid-pull.
+type StallProxy struct {
+	Host   string
+	server *http.Server
+	mu     sync.Mutex
+	stalls int
+}
+
+// StartStallProxy starts a stalling proxy for the registry at upstream (host:port).
+func StartStallProxy(upstream string) (*StallProxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	target := &url.URL{Scheme: "http", Host: upstream}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p := &StallProxy{Host: l.Addr().String()}
+	p.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		p.mu.Lock()
+		p.stalls++
+		p.mu.Unlock()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", "1048576")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(make([]byte, 512))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})}
+	go func() { _ = p.server.Serve(l) }()
+	return p, nil
+}
+
+// Stalls is how many blob downloads the proxy has held up.
+func (p *StallProxy) Stalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalls
+}
+
+// Close stops the proxy and drops the connections it holds.
+func (p *StallProxy) Close() { _ = p.server.Close() }

@@ -1,0 +1,315 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// A pull by tag returns the image ID, and ListImages, ImageStatus and a filtered
+// ListImages all name the image by that same ID, with its tag, size and USER.
+func TestPullByTagThenListStatusRemove(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("tagged"), "v1", false, `CMD ["/bin/sh"]`, "USER 1000")
+	images := env.StartDockercri(t).Images(t)
+
+	ref, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil)
+	if err != nil {
+		t.Fatalf("pull %s: %v", img.Ref, err)
+	}
+	insp, err := env.Docker.Client.ImageInspect(ctx(t), img.Ref)
+	if err != nil {
+		t.Fatalf("docker does not have %s after the pull: %v", img.Ref, err)
+	}
+	if ref != insp.ID {
+		t.Errorf("pull returned %q, docker's image ID is %q", ref, insp.ID)
+	}
+
+	st, err := images.ImageStatus(ctx(t), spec(img.Ref), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := st.GetImage()
+	if got.GetId() != ref || !containsName(got.GetRepoTags(), img.Ref) || got.GetSize() == 0 {
+		t.Errorf("ImageStatus = id %q tags %v size %d; want id %q with tag %q and a size", got.GetId(), got.GetRepoTags(), got.GetSize(), ref, img.Ref)
+	}
+	if got.GetUid().GetValue() != 1000 || got.GetUsername() != "" {
+		t.Errorf("ImageStatus user = uid %v username %q, want uid 1000 from USER 1000", got.GetUid(), got.GetUsername())
+	}
+	var info struct {
+		ID     string `json:"id"`
+		Config struct {
+			User string
+			Cmd  []string
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil || info.ID != ref || info.Config.User != "1000" {
+		t.Errorf("verbose info %q (%v): want the image's config with USER 1000", st.GetInfo()["info"], err)
+	}
+
+	all, err := images.ListImages(ctx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, i := range all {
+		if i.GetId() == ref {
+			found = true
+			if !containsName(i.GetRepoTags(), img.Ref) || i.GetUid().GetValue() != 1000 {
+				t.Errorf("ListImages entry %v: want tag %s and uid 1000", i, img.Ref)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("ListImages has no image with id %s", ref)
+	}
+	filtered, err := images.ListImages(ctx(t), &runtimeapi.ImageFilter{Image: spec(img.Ref)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(filtered) != 1 || filtered[0].GetId() != ref {
+		t.Errorf("ListImages filtered by %s = %v, want just %s", img.Ref, filtered, ref)
+	}
+
+	if err := images.RemoveImage(ctx(t), spec(img.Ref)); err != nil {
+		t.Fatalf("remove by tag: %v", err)
+	}
+	if st, err := images.ImageStatus(ctx(t), spec(img.Ref), false); err != nil || st.GetImage() != nil {
+		t.Errorf("after remove, ImageStatus = %v, %v; want no image and no error", st, err)
+	}
+	if _, err := env.Docker.Client.ImageInspect(ctx(t), ref); err == nil {
+		t.Errorf("docker still has %s after RemoveImage", ref)
+	}
+}
+
+// A pull by digest finds the image by that digest, and removing it by digest removes it.
+func TestPullAndRemoveByDigest(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("digested"), "v1", false)
+	byDigest := env.Open.Host + "/" + img.Repo + "@" + img.Digest(t)
+	images := env.StartDockercri(t).Images(t)
+
+	ref, err := images.PullImage(ctx(t), spec(byDigest), nil, nil)
+	if err != nil {
+		t.Fatalf("pull %s: %v", byDigest, err)
+	}
+	st, err := images.ImageStatus(ctx(t), spec(byDigest), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetImage().GetId() != ref || !containsName(st.GetImage().GetRepoDigests(), byDigest) {
+		t.Errorf("ImageStatus(%s) = %v; want id %s with that repo digest", byDigest, st.GetImage(), ref)
+	}
+	filtered, err := images.ListImages(ctx(t), &runtimeapi.ImageFilter{Image: spec(byDigest)})
+	if err != nil || len(filtered) != 1 || filtered[0].GetId() != ref {
+		t.Errorf("ListImages filtered by digest = %v, %v; want just %s", filtered, err, ref)
+	}
+	if err := images.RemoveImage(ctx(t), spec(byDigest)); err != nil {
+		t.Fatalf("remove by digest: %v", err)
+	}
+	if _, err := env.Docker.Client.ImageInspect(ctx(t), ref); err == nil {
+		t.Errorf("docker still has %s after RemoveImage by digest", ref)
+	}
+}
+
+// Removing by ID removes the image under every name it has.
+func TestRemoveByIDRemovesEveryTag(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("multitag"), "v1", false)
+	images := env.StartDockercri(t).Images(t)
+	ref, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := env.Open.Host + "/" + img.Repo + ":second"
+	if err := env.Docker.Client.ImageTag(ctx(t), img.Ref, second); err != nil {
+		t.Fatal(err)
+	}
+	if err := images.RemoveImage(ctx(t), spec(ref)); err != nil {
+		t.Fatalf("remove by ID: %v", err)
+	}
+	for _, name := range []string{img.Ref, second, ref} {
+		if _, err := env.Docker.Client.ImageInspect(ctx(t), name); err == nil {
+			t.Errorf("docker still has %s after RemoveImage(%s)", name, ref)
+		}
+	}
+}
+
+// Simultaneous removals of one image, by ID and by tag, all succeed; so does removing
+// an image that is not there.
+func TestConcurrentAndMissingRemoves(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("concurrent"), "v1", false)
+	images := env.StartDockercri(t).Images(t)
+	for round := 0; round < 3; round++ {
+		ref, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{ref, ref, img.Ref, img.Ref}
+		errs := make([]error, len(names))
+		var wg sync.WaitGroup
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = images.RemoveImage(ctx(t), spec(name))
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d: concurrent RemoveImage(%s): %v", round, names[i], err)
+			}
+		}
+		if _, err := env.Docker.Client.ImageInspect(ctx(t), ref); err == nil {
+			t.Fatalf("round %d: image survived the removals", round)
+		}
+	}
+	if err := images.RemoveImage(ctx(t), spec(env.Open.Host+"/"+env.Repo("never-pulled")+":v1")); err != nil {
+		t.Errorf("removing a missing image: %v, want success", err)
+	}
+	st, err := images.ImageStatus(ctx(t), spec(env.Open.Host+"/"+env.Repo("never-pulled")+":v1"), false)
+	if err != nil || st.GetImage() != nil {
+		t.Errorf("ImageStatus of a missing image = %v, %v; want nil image, no error", st, err)
+	}
+}
+
+// The auth registry takes the right password, given as username/password or as an auth
+// string, and refuses a wrong one or none with an authentication error.
+func TestAuthPull(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Auth, env.Repo("private"), "v1", false)
+	images := env.StartDockercri(t).Images(t)
+	reg := env.Auth
+
+	_, err := images.PullImage(ctx(t), spec(img.Ref), &runtimeapi.AuthConfig{Username: reg.User, Password: "wrong", ServerAddress: reg.Host}, nil)
+	wantCode(t, err, codes.Unauthenticated, "pull with a wrong password")
+	_, err = images.PullImage(ctx(t), spec(img.Ref), nil, nil)
+	if err == nil {
+		t.Fatal("pull without credentials succeeded")
+	}
+	if code := statusCode(err); code != codes.Unauthenticated && code != codes.PermissionDenied && code != codes.NotFound {
+		t.Errorf("pull without credentials: %v, want an authentication error", err)
+	}
+
+	ref, err := images.PullImage(ctx(t), spec(img.Ref), &runtimeapi.AuthConfig{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}, nil)
+	if err != nil {
+		t.Fatalf("pull with the right password: %v", err)
+	}
+	if err := images.RemoveImage(ctx(t), spec(ref)); err != nil {
+		t.Fatal(err)
+	}
+	authString := base64.StdEncoding.EncodeToString([]byte(reg.User + ":" + reg.Password))
+	ref2, err := images.PullImage(ctx(t), spec(img.Ref), &runtimeapi.AuthConfig{Auth: authString, ServerAddress: reg.Host}, nil)
+	if err != nil {
+		t.Fatalf("pull with an auth string: %v", err)
+	}
+	if ref2 != ref {
+		t.Errorf("the two pulls returned %s and %s for one image", ref, ref2)
+	}
+}
+
+// A pull of an image the registry does not have fails at once with NotFound.
+func TestPullMissingImage(t *testing.T) {
+	t.Parallel()
+	images := env.StartDockercri(t).Images(t)
+	missing := env.Open.Host + "/" + env.Repo("does-not-exist") + ":v1"
+	_, err := images.PullImage(ctx(t), spec(missing), nil, nil)
+	wantCode(t, err, codes.NotFound, "pull of a missing image")
+
+	_, err = images.PullImage(ctx(t), spec(""), nil, nil)
+	wantCode(t, err, codes.InvalidArgument, "pull of an empty name")
+	_, err = images.PullImage(ctx(t), spec("UPPER/Case:tag"), nil, nil)
+	wantCode(t, err, codes.InvalidArgument, "pull of a malformed reference")
+	_, err = images.ImageStatus(ctx(t), spec("a b"), false)
+	wantCode(t, err, codes.InvalidArgument, "status of a malformed reference")
+}
+
+// A pull that stops making progress is cancelled after --image-pull-progress-deadline
+// with DeadlineExceeded, and leaves no image behind.
+func TestStalledPullIsCancelled(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("stalled"), "v1", true)
+	proxy, err := framework.StartStallProxy(env.Open.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	images := env.StartDockercri(t, "--image-pull-progress-deadline=3s").Images(t)
+	viaProxy := proxy.Host + "/" + img.Repo + ":" + img.Tag
+
+	_, err = images.PullImage(ctx(t), spec(viaProxy), nil, nil)
+	wantCode(t, err, codes.DeadlineExceeded, "stalled pull")
+	if !strings.Contains(err.Error(), "no progress") {
+		t.Errorf("stalled pull error %q does not say why", err)
+	}
+	if proxy.Stalls() == 0 {
+		t.Error("the pull never reached a blob download: the test did not stall it")
+	}
+	if _, err := env.Docker.Client.ImageInspect(ctx(t), viaProxy); err == nil {
+		t.Error("docker has the image although its pull was cancelled")
+	}
+	// The same image pulls fine from the registry itself afterwards.
+	if _, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil); err != nil {
+		t.Errorf("pull after a cancelled one: %v", err)
+	}
+}
+
+// StreamImages, for the kubelet's streaming list mode, returns what ListImages returns.
+func TestStreamImagesMatchesList(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("streamed"), "v1", false)
+	d := env.StartDockercri(t)
+	images := d.Images(t)
+	ref, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw := d.Raw(t)
+	stream, err := raw.StreamImages(ctx(t), &runtimeapi.StreamImagesRequest{Filter: &runtimeapi.ImageFilter{Image: spec(img.Ref)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*runtimeapi.Image
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			break
+		}
+		got = append(got, resp.GetImages()...)
+	}
+	if len(got) != 1 || got[0].GetId() != ref {
+		t.Errorf("StreamImages filtered by %s = %v, want just %s", img.Ref, got, ref)
+	}
+}
+
+// ImageFsInfo reports the filesystem of Docker's root directory.
+func TestImageFsInfo(t *testing.T) {
+	t.Parallel()
+	images := env.StartDockercri(t).Images(t)
+	fs, err := images.ImageFsInfo(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := env.Docker.Client.Info(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.GetImageFilesystems()) != 1 {
+		t.Fatalf("ImageFsInfo = %v, want one image filesystem", fs)
+	}
+	u := fs.GetImageFilesystems()[0]
+	if u.GetFsId().GetMountpoint() != info.DockerRootDir || u.GetUsedBytes().GetValue() == 0 || u.GetInodesUsed().GetValue() == 0 || u.GetTimestamp() == 0 {
+		t.Errorf("ImageFsInfo = %v, want Docker's root dir %s with used bytes, inodes and a timestamp", u, info.DockerRootDir)
+	}
+}
