@@ -28,6 +28,16 @@ const (
 	DefaultLogLevel            = "info"
 )
 
+// Container log formats.
+const (
+	// LogFormatCRI writes each container's output to its log path in the CRI format the
+	// kubelet reads, and lets the kubelet rotate it.
+	LogFormatCRI = "cri"
+	// LogFormatDockerJSON makes the log path a symlink to Docker's json-file log, as
+	// dockershim did.
+	LogFormatDockerJSON = "docker-json"
+)
+
 // Config is everything dockercri is told at start-up.
 type Config struct {
 	// Endpoint is the CRI socket the kubelet talks to (unix:///path).
@@ -50,6 +60,8 @@ type Config struct {
 	ImagePullProgressDeadline time.Duration
 	StreamingBindAddr         string
 	LogLevel                  string
+	// ContainerLogFormat is LogFormatCRI or LogFormatDockerJSON.
+	ContainerLogFormat string
 }
 
 // Default returns the configuration of a node that passes no flag.
@@ -67,6 +79,7 @@ func Default() *Config {
 		ImagePullProgressDeadline: DefaultPullProgressTimeout,
 		StreamingBindAddr:         DefaultStreamingBindAddr,
 		LogLevel:                  DefaultLogLevel,
+		ContainerLogFormat:        LogFormatCRI,
 	}
 }
 
@@ -84,6 +97,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
 	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
 	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server")
+	fs.StringVar(&c.ContainerLogFormat, "container-log-format", c.ContainerLogFormat, `"cri" (CRI log files the kubelet rotates) or "docker-json" (a symlink to Docker's json-file log, as dockershim)`)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: error, warn, info, debug or trace (klog's -v sets verbosity directly)")
 }
 
@@ -106,6 +120,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImagePullProgressDeadline <= 0 {
 		return fmt.Errorf("--image-pull-progress-deadline must be positive")
+	}
+	if c.ContainerLogFormat != LogFormatCRI && c.ContainerLogFormat != LogFormatDockerJSON {
+		return fmt.Errorf("--container-log-format %q: want %q or %q", c.ContainerLogFormat, LogFormatCRI, LogFormatDockerJSON)
 	}
 	if _, err := Verbosity(c.LogLevel); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
+
+// quotedRE matches a double-quoted part of an error message.
+var quotedRE = regexp.MustCompile(`"[^"]*"`)
 
 // errStalled is the cause of a pull cancelled for making no progress.
 var errStalled = errors.New("no progress")
@@ -102,16 +106,21 @@ func pullError(msg string) error {
 // a refused login or a missing manifest with a bare 500 or a stream message, and the
 // kubelet tells these cases apart only by code.
 func classifyText(msg string, otherwise codes.Code) codes.Code {
-	lower := strings.ToLower(msg)
+	// Quoted parts are names and URLs ("https://r.io/v2/denied-app/…"): their words
+	// are not the registry's verdict.
+	lower := strings.ToLower(quotedRE.ReplaceAllString(msg, `""`))
 	switch {
 	case strings.Contains(lower, "not found"), strings.Contains(lower, "manifest unknown"),
 		strings.Contains(lower, "does not exist"), strings.Contains(lower, "name unknown"):
 		return codes.NotFound
 	case strings.Contains(lower, "unauthorized"), strings.Contains(lower, "authentication required"),
-		strings.Contains(lower, "no basic auth credentials"):
+		strings.Contains(lower, "no basic auth credentials"), strings.Contains(lower, "invalid_grant"),
+		strings.Contains(lower, "refresh token"):
 		return codes.Unauthenticated
 	case strings.Contains(lower, "denied"):
 		return codes.PermissionDenied
+	case strings.Contains(lower, "toomanyrequests"):
+		return codes.ResourceExhausted
 	}
 	return otherwise
 }

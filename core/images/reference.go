@@ -1,6 +1,7 @@
 package images
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -17,16 +18,30 @@ func resolve(spec string) (string, error) {
 	if spec == "" {
 		return "", status.Error(codes.InvalidArgument, "image name must not be empty")
 	}
+	// A short image ID (as crictl shows them) is looked up as the prefix it is, the
+	// way Docker does, rather than read as an image name.
+	if shortIDRE.MatchString(spec) {
+		return spec, nil
+	}
 	ref, err := reference.ParseAnyReference(spec)
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "invalid image reference %q: %v", spec, err)
 	}
 	if named, ok := ref.(reference.Named); ok {
+		// Docker finds name:tag@digest by the digest alone, and lists it so.
+		if canonical, ok := named.(reference.Canonical); ok {
+			if byDigest, err := reference.WithDigest(reference.TrimNamed(named), canonical.Digest()); err == nil {
+				return byDigest.String(), nil
+			}
+		}
 		return reference.TagNameOnly(named).String(), nil
 	}
 	// A bare digest is an image ID: Docker names images by their config digest.
 	return ref.String(), nil
 }
+
+// shortIDRE matches an image ID prefix: hex only, at least as long as crictl shows it.
+var shortIDRE = regexp.MustCompile(`^[0-9a-f]{12,63}$`)
 
 // pullRef is the reference a pull asks the registry for: a name with a tag or a digest.
 // An ID cannot be pulled, so it is InvalidArgument here.
@@ -35,7 +50,7 @@ func pullRef(spec string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if strings.HasPrefix(ref, "sha256:") {
+	if parsed, _ := reference.ParseAnyReference(spec); !isNamed(parsed) || shortIDRE.MatchString(spec) {
 		return "", status.Errorf(codes.InvalidArgument, "cannot pull %q: an image ID names no registry", spec)
 	}
 	return ref, nil
@@ -67,4 +82,9 @@ func realNames(names []string) []string {
 		}
 	}
 	return out
+}
+
+func isNamed(r reference.Reference) bool {
+	_, ok := r.(reference.Named)
+	return ok
 }

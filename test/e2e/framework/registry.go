@@ -15,22 +15,20 @@ import (
 type Registry struct {
 	// Host is host:port, the prefix of the registry's image names.
 	Host string
-	// User and Password are set when the registry asks for them (htpasswd auth).
+	// User and Password are set when the registry asks for them (htpasswd auth, or the
+	// token server's basic auth).
 	User, Password string
 	proc           *Process
+	// tokens is the token server the registry trusts, for token auth; stopped with it.
+	tokens *TokenServer
 }
 
 // StartRegistry starts a registry storing its data in dir. With a user, it accepts
 // pushes and pulls only with that user's password.
 func StartRegistry(dir, user, password string) (*Registry, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password}
 	auth := ""
 	if user != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -43,6 +41,18 @@ func StartRegistry(dir, user, password string) (*Registry, error) {
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: dockercri-e2e\n    path: %s\n", htpasswd)
 	}
+	return startRegistry(dir, user, password, auth)
+}
+
+// startRegistry starts docker-registry with its data and config in dir (which must
+// exist) and auth (the config's auth section, or nothing for an open registry), and
+// waits until it answers.
+func startRegistry(dir, user, password, auth string) (*Registry, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password}
 	conf := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -88,6 +98,9 @@ func (r *Registry) Stop() {
 	if r != nil && r.proc != nil {
 		_ = r.proc.Stop(10 * time.Second)
 	}
+	if r != nil && r.tokens != nil {
+		r.tokens.Close()
+	}
 }
 
 // ManifestDigest asks the registry for the digest of repo:tag, as a pull by digest names it.
@@ -97,7 +110,13 @@ func (r *Registry) ManifestDigest(repo, tag string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
-	if r.User != "" {
+	if r.tokens != nil {
+		tok, err := r.tokens.RegistryToken(r.User, "repository:"+repo+":pull")
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	} else if r.User != "" {
 		req.SetBasicAuth(r.User, r.Password)
 	}
 	resp, err := http.DefaultClient.Do(req)
