@@ -1,0 +1,152 @@
+// Package checkpoint keeps what dockercri must know of a sandbox and Docker cannot tell
+// it: port mappings and, once the network is up, the pod's IPs. One small JSON file per
+// sandbox under <root>/sandbox/<id>, written atomically, in the layout of dockershim's
+// and cri-dockerd's sandbox checkpoints (their fields are read; dockercri adds its own),
+// so that a node moved from cri-dockerd keeps its pods' port mappings.
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const schemaVersion = "v1"
+
+// PortMapping is one port of a sandbox, as dockershim checkpointed it.
+type PortMapping struct {
+	Protocol      string `json:"protocol,omitempty"`
+	ContainerPort int32  `json:"container_port,omitempty"`
+	HostPort      int32  `json:"host_port,omitempty"`
+	HostIP        string `json:"host_ip,omitempty"`
+}
+
+// Data is dockershim's checkpoint data.
+type Data struct {
+	PortMappings []PortMapping `json:"port_mappings,omitempty"`
+	HostNetwork  bool          `json:"host_network,omitempty"`
+}
+
+// Sandbox is a sandbox's checkpoint.
+type Sandbox struct {
+	Version   string `json:"version"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Data      *Data  `json:"data,omitempty"`
+	// CheckSum is dockershim's; dockercri neither writes nor checks it (it relies on
+	// atomic writes instead).
+	CheckSum uint64 `json:"checksum"`
+
+	// Below, dockercri's own fields.
+
+	// LogDirectory is the sandbox's log directory.
+	LogDirectory string `json:"dockercri_log_directory,omitempty"`
+	// IPs are the pod's IPs, primary first, as the network plugin gave them.
+	IPs []string `json:"dockercri_ips,omitempty"`
+	// NetworkTornDown is set once the pod's network was removed (CNI DEL done).
+	NetworkTornDown bool `json:"dockercri_network_torn_down,omitempty"`
+}
+
+// Store reads and writes checkpoints under a directory.
+type Store struct {
+	dir string
+}
+
+// NewStore returns the store of checkpoints under root/sandbox.
+func NewStore(root string) *Store {
+	return &Store{dir: filepath.Join(root, "sandbox")}
+}
+
+func (s *Store) path(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, "/\\") || id == "." || id == ".." {
+		return "", fmt.Errorf("invalid sandbox id %q", id)
+	}
+	return filepath.Join(s.dir, id), nil
+}
+
+// Save writes cp for sandbox id atomically: a reader sees the old or the new file whole.
+func (s *Store) Save(id string, cp *Sandbox) error {
+	path, err := s.path(id)
+	if err != nil {
+		return err
+	}
+	cp.Version = schemaVersion
+	data, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, data, 0o600)
+}
+
+// Load returns the checkpoint of sandbox id, or nil when there is none.
+func (s *Store) Load(id string) (*Sandbox, error) {
+	path, err := s.path(id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var cp Sandbox
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return &cp, nil
+}
+
+// Delete removes the checkpoint of sandbox id; a missing one is no error.
+func (s *Store) Delete(id string) error {
+	path, err := s.path(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same directory,
+// synced before it is renamed over path, so that a crash leaves the old or the new file.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename itself is durable once the directory is synced.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
