@@ -14,6 +14,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 const (
@@ -386,7 +388,7 @@ func (c *copier) savePosLocked() {
 	}
 	data, err := json.Marshal(pf)
 	if err == nil {
-		err = writeFileAtomic(c.m.posPath(c.id), data)
+		err = checkpoint.WriteFileAtomic(c.m.posPath(c.id), data, 0o600)
 	}
 	if err != nil {
 		klog.ErrorS(err, "Write a container's log position file", "containerID", c.id)
