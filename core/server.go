@@ -33,6 +33,10 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	}
 	defer docker.Close()
 	svc := NewService(cfg, docker)
+	defer svc.logs.Close()
+	resumeCtx, stopResume := context.WithCancel(ctx)
+	defer stopResume()
+	go svc.resumeLogs(resumeCtx)
 
 	path := cfg.SocketPath()
 	lis, err := listenUnix(path)

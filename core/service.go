@@ -4,10 +4,13 @@ package core
 
 import (
 	"context"
+	"path/filepath"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/crilog"
 	"github.com/dockercri/dockercri/core/images"
 	"github.com/dockercri/dockercri/engine"
 	"github.com/dockercri/dockercri/network"
@@ -18,19 +21,26 @@ import (
 type Service struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 
-	cfg     *config.Config
-	docker  engine.Engine
-	network *network.Manager
-	images  *images.Service
+	cfg         *config.Config
+	docker      engine.Engine
+	network     *network.Manager
+	images      *images.Service
+	checkpoints *checkpoint.Store
+	logs        logCopier
+	host        hostLimits
+	pauseImages sandboxImages
 }
 
 // NewService returns the CRI services on docker.
 func NewService(cfg *config.Config, docker engine.Engine) *Service {
 	return &Service{
-		cfg:     cfg,
-		docker:  docker,
-		network: network.NewManager(cfg.NetworkPlugin, cfg.CNIConfDir),
-		images:  images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
+		cfg:         cfg,
+		docker:      docker,
+		network:     network.NewManager(cfg.NetworkPlugin, cfg.CNIConfDir),
+		images:      images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
+		checkpoints: checkpoint.NewStore(cfg.RootDirectory),
+		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
+		host:        probeHost(),
 	}
 }
 

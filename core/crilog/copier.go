@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -311,7 +312,7 @@ func (c *copier) load() error {
 		klog.ErrorS(err, "Ignore a container's log position file", "containerID", c.id)
 		pf = nil
 	}
-	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, logFileMode)
+	f, err := openExclusive(c.path, os.O_RDWR)
 	if err != nil {
 		return &writeError{err}
 	}
@@ -334,9 +335,9 @@ func (c *copier) load() error {
 	return nil
 }
 
-// openLocked opens the log file at path for appending, creating it.
+// openLocked opens (see openExclusive) the log file at path as the one written.
 func (c *copier) openLocked() error {
-	f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
+	f, err := openExclusive(c.path, os.O_WRONLY)
 	if err != nil {
 		return err
 	}
@@ -350,6 +351,25 @@ func (c *copier) openLocked() error {
 	}
 	c.f, c.size, c.dirty = f, st.Size(), false
 	return nil
+}
+
+// openExclusive opens the log file at path for appending, creating it, and takes an
+// exclusive lock on it: one writer per file, even when a second dockercri (an old one
+// still shutting down, or another on the same Docker) copies the same container. The
+// lock goes with the file's descriptor, so a crash releases it.
+func openExclusive(path string, mode int) (*os.File, error) {
+	f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE, logFileMode)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is being written by another process", path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
 }
 
 func (c *copier) reopen() error {

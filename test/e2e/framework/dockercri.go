@@ -54,6 +54,7 @@ func (e *Env) NewDockercri(t testing.TB, args ...string) *Dockercri {
 		"--root-directory", filepath.Join(dir, "state"),
 		"--docker-endpoint", e.Docker.Endpoint,
 		"--network-plugin=",
+		"--pod-infra-container-image", e.PauseImage,
 	}, args...)
 	t.Cleanup(func() {
 		if d.proc == nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/dockercri/dockercri/core/pause"
 )
 
 // Env is what the whole e2e suite shares: the Docker Engine, two registries on
@@ -26,7 +28,12 @@ type Env struct {
 	Auth   *Registry
 	// Prefix starts the name of every image this run makes, for its cleanup.
 	Prefix string
-	rootfs []byte
+	// Busybox is a busybox image in the open registry, for the tests' containers.
+	Busybox string
+	// PauseImage is dockercri's own pause image in the open registry, the pod infra
+	// image the tests' dockercri use.
+	PauseImage string
+	rootfs     []byte
 }
 
 // Setup brings up everything the suite needs, installing Debian packages when missing.
@@ -62,6 +69,16 @@ func Setup() (*Env, error) {
 		return nil, err
 	}
 	if e.rootfs, err = RootFS(nil); err != nil {
+		return nil, err
+	}
+	if e.Busybox, err = e.push(e.rootfs, e.Open, e.Repo("busybox"), "1", `CMD ["/bin/sh"]`); err != nil {
+		return nil, err
+	}
+	pauseFS, err := pause.RootFS()
+	if err != nil {
+		return nil, err
+	}
+	if e.PauseImage, err = e.push(pauseFS, e.Open, e.Repo("pause"), "3.10", `CMD ["/pause"]`); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -126,8 +143,6 @@ func (e *Env) Repo(name string) string { return e.Prefix + "/" + name }
 // the image gets a layer of its own, so that pulling it must download a layer.
 func (e *Env) PushImage(t testing.TB, reg *Registry, repo, tag string, unique bool, changes ...string) PushedImage {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	rootfs := e.rootfs
 	if unique {
 		noise := make([]byte, 256<<10)
@@ -142,17 +157,25 @@ func (e *Env) PushImage(t testing.TB, reg *Registry, repo, tag string, unique bo
 	if len(changes) == 0 {
 		changes = []string{`CMD ["/bin/sh"]`}
 	}
-	if _, err := ImportImage(ctx, e.Docker.Client, rootfs, p.Ref, changes...); err != nil {
-		t.Fatal(err)
-	}
-	if err := PushImage(ctx, e.Docker.Client, p.Ref, reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := RemoveImageEverywhere(ctx, e.Docker.Client, p.Ref); err != nil {
+	if _, err := e.push(rootfs, reg, repo, tag, changes...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = RemoveImageEverywhere(context.Background(), e.Docker.Client, p.Ref) })
 	return p
+}
+
+// push imports rootfs with changes as reg/repo:tag, pushes it and removes it from Docker.
+func (e *Env) push(rootfs []byte, reg *Registry, repo, tag string, changes ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref := reg.Host + "/" + repo + ":" + tag
+	if _, err := ImportImage(ctx, e.Docker.Client, rootfs, ref, changes...); err != nil {
+		return "", err
+	}
+	if err := PushImage(ctx, e.Docker.Client, ref, reg); err != nil {
+		return "", err
+	}
+	return ref, RemoveImageEverywhere(ctx, e.Docker.Client, ref)
 }
 
 // Digest is the image's manifest digest in its registry.

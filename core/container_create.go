@@ -1,0 +1,202 @@
+package core
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CreateContainer creates a container in a sandbox: in the pause container's network,
+// IPC (and so UTS: Docker shares the hostname with the network) namespaces.
+func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	cfg := req.GetConfig()
+	if cfg.GetMetadata().GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "container config needs metadata with a name")
+	}
+	if strings.Contains(cfg.GetMetadata().GetName(), nameDelimiter) {
+		return nil, status.Errorf(codes.InvalidArgument, "container name %q contains %q", cfg.GetMetadata().GetName(), nameDelimiter)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return nil, status.Error(codes.InvalidArgument, "container config needs an image")
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	sandbox, err := s.inspectKind(ctx, req.GetPodSandboxId(), typeSandbox)
+	if err != nil {
+		return nil, err
+	}
+	sandboxMeta, err := parseSandboxName(sandbox.Name)
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "sandbox %s: %v", sandbox.ID, err)
+	}
+	logPath := ""
+	if cfg.GetLogPath() != "" {
+		dir := req.GetSandboxConfig().GetLogDirectory()
+		if dir == "" {
+			if cp, err := s.checkpoints.Load(sandbox.ID); err == nil && cp != nil {
+				dir = cp.LogDirectory
+			}
+		}
+		logPath = filepath.Join(dir, cfg.GetLogPath())
+		// The kubelet makes the container's log directory; a client that did not still
+		// gets its log.
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return nil, status.Errorf(codes.Internal, "create log directory of %s: %v", cfg.GetMetadata().GetName(), err)
+		}
+	}
+	dcfg, hc, err := s.containerDockerConfig(cfg, sandbox.ID, sandbox.HostConfig, logPath)
+	if err != nil {
+		return nil, err
+	}
+	name := containerName(sandboxMeta, cfg.GetMetadata())
+	id, err := s.createContainer(ctx, dcfg, hc, name)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// containerDockerConfig translates a container config into Docker's.
+func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandboxID string, sandboxHC *container.HostConfig, logPath string) (*container.Config, *container.HostConfig, error) {
+	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
+	labels[labelType] = typeContainer
+	labels[labelSandboxID] = sandboxID
+	if logPath != "" {
+		labels[labelLogPath] = logPath
+	}
+	c := &container.Config{
+		Image:      cfg.GetImage().GetImage(),
+		Env:        envList(cfg.GetEnvs()),
+		WorkingDir: cfg.GetWorkingDir(),
+		Labels:     labels,
+		Tty:        cfg.GetTty(),
+		OpenStdin:  cfg.GetStdin(),
+		StdinOnce:  cfg.GetStdin() && cfg.GetStdinOnce(),
+		// The kubelet's command replaces the image's ENTRYPOINT and its args the image's
+		// CMD; with a command and no args the image's CMD is dropped, which Docker does
+		// when an entrypoint is given and no CMD.
+		Entrypoint: nilIfEmpty(cfg.GetCommand()),
+		Cmd:        nilIfEmpty(cfg.GetArgs()),
+	}
+	c.StopSignal = dockerSignal(cfg.GetStopSignal())
+	hc := &container.HostConfig{
+		NetworkMode: container.NetworkMode("container:" + sandboxID),
+		IpcMode:     container.IpcMode("container:" + sandboxID),
+	}
+	// A host-network pod's containers share the host's namespaces, as its sandbox does.
+	if sandboxHC != nil {
+		if sandboxHC.NetworkMode.IsHost() {
+			hc.NetworkMode = "host"
+		}
+		if sandboxHC.IpcMode.IsHost() {
+			hc.IpcMode = "host"
+		}
+		hc.Runtime = sandboxHC.Runtime
+		// The CRI gives the cgroup parent for the pod only: its containers go under it.
+		hc.CgroupParent = sandboxHC.CgroupParent
+	}
+	if err := s.applyLinuxContainerConfig(cfg.GetLinux(), sandboxID, hc); err != nil {
+		return nil, nil, err
+	}
+	mounts, err := dockerMounts(cfg.GetMounts())
+	if err != nil {
+		return nil, nil, err
+	}
+	hc.Mounts = mounts
+	for _, d := range cfg.GetDevices() {
+		perms := d.GetPermissions()
+		if perms == "" {
+			perms = "rwm"
+		}
+		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.GetHostPath(), PathInContainer: d.GetContainerPath(), CgroupPermissions: perms})
+	}
+	return c, hc, nil
+}
+
+// applyLinuxContainerConfig applies the Linux namespaces and resources of a container.
+func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig, sandboxID string, hc *container.HostConfig) error {
+	switch lc.GetSecurityContext().GetNamespaceOptions().GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		hc.PidMode = container.PidMode("container:" + sandboxID)
+	case runtimeapi.NamespaceMode_NODE:
+		hc.PidMode = "host"
+	case runtimeapi.NamespaceMode_TARGET:
+		target := lc.GetSecurityContext().GetNamespaceOptions().GetTargetId()
+		if target == "" {
+			return status.Error(codes.InvalidArgument, "PID namespace mode TARGET needs a target id")
+		}
+		hc.PidMode = container.PidMode("container:" + target)
+	}
+	r := lc.GetResources()
+	hc.Resources.CPUPeriod = r.GetCpuPeriod()
+	hc.Resources.CPUQuota = r.GetCpuQuota()
+	hc.Resources.CPUShares = r.GetCpuShares()
+	hc.Resources.Memory = r.GetMemoryLimitInBytes()
+	hc.Resources.MemorySwap = r.GetMemorySwapLimitInBytes()
+	hc.Resources.CpusetCpus = r.GetCpusetCpus()
+	hc.Resources.CpusetMems = r.GetCpusetMems()
+	// The kubelet asks for -997 for guaranteed pods; a host that forbids lowering
+	// oom_score_adj would fail every such container.
+	hc.OomScoreAdj = s.host.clampOOMScoreAdj(int(r.GetOomScoreAdj()))
+	return nil
+}
+
+// dockerMounts translates CRI mounts into Docker bind mounts. The host path must exist
+// (a bind of a missing path is an error, not a new empty directory) and a symlink is
+// followed, as the kubelet expects of every runtime.
+func dockerMounts(ms []*runtimeapi.Mount) ([]mount.Mount, error) {
+	out := make([]mount.Mount, 0, len(ms))
+	for _, m := range ms {
+		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %v needs a host and a container path", m)
+		}
+		src, err := filepath.EvalSymlinks(m.GetHostPath())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "mount source %s: %v", m.GetHostPath(), err)
+		}
+		bm := mount.Mount{Type: mount.TypeBind, Source: src, Target: m.GetContainerPath(), ReadOnly: m.GetReadonly(), BindOptions: &mount.BindOptions{}}
+		switch m.GetPropagation() {
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			bm.BindOptions.Propagation = mount.PropagationRSlave
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			bm.BindOptions.Propagation = mount.PropagationRShared
+		default:
+			bm.BindOptions.Propagation = mount.PropagationRPrivate
+		}
+		out = append(out, bm)
+	}
+	return out, nil
+}
+
+func envList(kvs []*runtimeapi.KeyValue) []string {
+	out := make([]string, 0, len(kvs))
+	for _, kv := range kvs {
+		out = append(out, kv.GetKey()+"="+string(kv.GetValue()))
+	}
+	return out
+}
+
+// dockerSignal names a CRI stop signal the way Docker parses it ("SIGRTMIN+1"); the
+// runtime default is "" so that the image's STOPSIGNAL (else SIGTERM) applies.
+func dockerSignal(sig runtimeapi.Signal) string {
+	if sig == runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		return ""
+	}
+	name := strings.TrimPrefix(sig.String(), "SIGNAL_")
+	name = strings.Replace(name, "PLUS", "+", 1)
+	return strings.Replace(name, "MINUS", "-", 1)
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

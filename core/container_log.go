@@ -1,0 +1,45 @@
+package core
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/config"
+)
+
+// logCopier copies containers' output into their CRI log files (core/crilog).
+type logCopier interface {
+	// Start follows a started container's output into path.
+	Start(id, path string, tty bool)
+	// Reopen reopens a container's log file, which the kubelet has just rotated.
+	Reopen(id string) error
+	// WaitCopied returns once all output of a stopped container is in its log file.
+	WaitCopied(ctx context.Context, id, path string, tty bool) error
+	// Stop ends the copying of a removed container.
+	Stop(id string)
+	Close()
+}
+
+// ReopenContainerLog reopens a running container's log file after the kubelet renamed
+// it, so that its log rotation works.
+func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	if s.cfg.ContainerLogFormat != config.LogFormatCRI {
+		return nil, status.Errorf(codes.FailedPrecondition, "container logs are Docker's json-file logs (--container-log-format=%s): Docker rotates them", s.cfg.ContainerLogFormat)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	insp, err := s.inspectKind(ctx, req.GetContainerId(), typeContainer)
+	if err != nil {
+		return nil, err
+	}
+	if insp.State == nil || !insp.State.Running {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", insp.ID)
+	}
+	if err := s.logs.Reopen(insp.ID); err != nil {
+		return nil, status.Errorf(codes.Internal, "reopen log of %s: %v", insp.ID, err)
+	}
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
+}

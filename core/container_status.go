@@ -1,0 +1,187 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+// Reasons a container exited, as the kubelet reports them.
+const (
+	reasonCompleted = "Completed"
+	reasonError     = "Error"
+	reasonOOMKilled = "OOMKilled"
+)
+
+// ContainerStatus reports a container from Docker's inspect. A container reported
+// exited has all its output in its CRI log already.
+func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	insp, err := s.inspectKind(ctx, req.GetContainerId(), typeContainer)
+	if err != nil {
+		return nil, err
+	}
+	st, err := containerStatus(insp)
+	if err != nil {
+		return nil, err
+	}
+	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED && st.LogPath != "" && s.cfg.ContainerLogFormat == config.LogFormatCRI {
+		if err := s.logs.WaitCopied(ctx, insp.ID, st.LogPath, insp.Config.Tty); err != nil {
+			klog.ErrorS(err, "Copy the output of an exited container to its log", "containerID", insp.ID)
+		}
+	}
+	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	if req.GetVerbose() {
+		info, err := json.Marshal(map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "pid": pidOf(insp)})
+		if err != nil {
+			return nil, grpcerr.Wrap(err, "encode container info")
+		}
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	return resp, nil
+}
+
+func containerStatus(insp container.InspectResponse) (*runtimeapi.ContainerStatus, error) {
+	meta, err := parseContainerName(insp.Name)
+	if err != nil {
+		return nil, grpcerr.Wrap(err, "container "+insp.ID)
+	}
+	labels, annotations := criLabels(insp.Config.Labels)
+	st := &runtimeapi.ContainerStatus{
+		Id:          insp.ID,
+		Metadata:    meta,
+		Image:       &runtimeapi.ImageSpec{Image: insp.Config.Image},
+		ImageRef:    insp.Image,
+		ImageId:     insp.Image,
+		CreatedAt:   createdAt(insp.Config.Labels, dockerTime(insp.Created)),
+		Labels:      labels,
+		Annotations: annotations,
+		LogPath:     insp.Config.Labels[labelLogPath],
+		Mounts:      criMounts(insp.HostConfig),
+	}
+	if insp.State != nil {
+		st.State = containerState(insp.State.Status)
+		st.StartedAt = dockerTime(insp.State.StartedAt)
+		st.FinishedAt = dockerTime(insp.State.FinishedAt)
+		st.ExitCode = int32(insp.State.ExitCode)
+		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			st.Reason, st.Message = exitReason(insp.State)
+		}
+	}
+	if sig, ok := runtimeapi.Signal_value[insp.Config.StopSignal]; ok {
+		st.StopSignal = runtimeapi.Signal(sig)
+	}
+	st.User = containerUser(insp)
+	return st, nil
+}
+
+// containerState maps Docker's state names onto the CRI's four.
+func containerState(s string) runtimeapi.ContainerState {
+	switch s {
+	case "created":
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case "running", "paused", "restarting":
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case "exited", "dead", "removing":
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}
+
+func exitReason(st *container.State) (string, string) {
+	switch {
+	case st.OOMKilled:
+		return reasonOOMKilled, st.Error
+	case st.ExitCode == 0:
+		return reasonCompleted, st.Error
+	}
+	return reasonError, st.Error
+}
+
+func criMounts(hc *container.HostConfig) []*runtimeapi.Mount {
+	if hc == nil {
+		return nil
+	}
+	out := make([]*runtimeapi.Mount, 0, len(hc.Mounts))
+	for _, m := range hc.Mounts {
+		cm := &runtimeapi.Mount{ContainerPath: m.Target, HostPath: m.Source, Readonly: m.ReadOnly}
+		if m.BindOptions != nil {
+			switch m.BindOptions.Propagation {
+			case "rslave", "slave":
+				cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+			case "rshared", "shared":
+				cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+			}
+		}
+		out = append(out, cm)
+	}
+	return out
+}
+
+func pidOf(insp container.InspectResponse) int {
+	if insp.State == nil {
+		return 0
+	}
+	return insp.State.Pid
+}
+
+// containerUser is the identity the container's process runs as: read from the process
+// itself while it runs, else from the user it was configured with when that is numeric.
+func containerUser(insp container.InspectResponse) *runtimeapi.ContainerUser {
+	if pid := pidOf(insp); pid > 0 {
+		if u, err := processUser(pid); err == nil {
+			return &runtimeapi.ContainerUser{Linux: u}
+		}
+	}
+	user, group, _ := strings.Cut(insp.Config.User, ":")
+	uid, err := strconv.ParseInt(user, 10, 64)
+	if user != "" && err != nil {
+		return nil // a user name: only the process could tell its uid
+	}
+	gid, _ := strconv.ParseInt(group, 10, 64)
+	return &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: uid, Gid: gid}}
+}
+
+// processUser reads the real uid, gid and supplementary groups of pid.
+func processUser(pid int) (*runtimeapi.LinuxContainerUser, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	u := &runtimeapi.LinuxContainerUser{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, _ := strings.Cut(sc.Text(), ":")
+		fields := strings.Fields(val)
+		switch key {
+		case "Uid":
+			if len(fields) > 0 {
+				u.Uid, _ = strconv.ParseInt(fields[0], 10, 64)
+			}
+		case "Gid":
+			if len(fields) > 0 {
+				u.Gid, _ = strconv.ParseInt(fields[0], 10, 64)
+			}
+		case "Groups":
+			for _, g := range fields {
+				if n, err := strconv.ParseInt(g, 10, 64); err == nil {
+					u.SupplementalGroups = append(u.SupplementalGroups, n)
+				}
+			}
+		}
+	}
+	return u, sc.Err()
+}

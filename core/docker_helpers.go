@@ -1,0 +1,161 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+// conflictRE finds the container holding a name in Docker's conflict error.
+var conflictRE = regexp.MustCompile(`is already in use by container "?([0-9a-f]{64})"?`)
+
+// createContainer creates a container under name. A container left over under that
+// name (from a create that failed half-way, or a crash) is removed and the create tried
+// once more, rather than failing this name forever.
+func (s *Service) createContainer(ctx context.Context, config *container.Config, hc *container.HostConfig, name string) (string, error) {
+	resp, err := s.docker.ContainerCreate(ctx, config, hc, nil, nil, name)
+	if err != nil && cerrdefs.IsConflict(err) {
+		if m := conflictRE.FindStringSubmatch(err.Error()); m != nil {
+			klog.InfoS("Removing leftover container holding the name", "name", name, "containerID", m[1])
+			if rmErr := s.docker.ContainerRemove(ctx, m[1], container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+				return "", grpcerr.Wrap(rmErr, "remove leftover container "+m[1])
+			}
+			resp, err = s.docker.ContainerCreate(ctx, config, hc, nil, nil, name)
+		}
+	}
+	if err != nil {
+		return "", grpcerr.Wrap(err, "create container "+name)
+	}
+	return resp.ID, nil
+}
+
+// inspectKind inspects the sandbox or container id (full or unique prefix) and checks
+// that it is of the kind asked for; anything else is NotFound.
+func (s *Service) inspectKind(ctx context.Context, id, kind string) (container.InspectResponse, error) {
+	if id == "" {
+		return container.InspectResponse{}, status.Error(codes.InvalidArgument, "id must not be empty")
+	}
+	insp, err := s.docker.ContainerInspect(ctx, id)
+	if err != nil {
+		return insp, grpcerr.Wrap(err, "inspect "+id)
+	}
+	if insp.Config == nil || insp.Config.Labels[labelType] != kind {
+		return insp, status.Errorf(codes.NotFound, "%s is not a %s", id, kindName(kind))
+	}
+	return insp, nil
+}
+
+// inspectUnlessGone is inspectKind for Stop and Remove, which succeed on what is gone:
+// nil and no error when id is not there, nil and the error when the inspect failed.
+func (s *Service) inspectUnlessGone(ctx context.Context, id, kind string) (*container.InspectResponse, error) {
+	insp, err := s.inspectKind(ctx, id, kind)
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &insp, nil
+}
+
+func kindName(kind string) string {
+	if kind == typeSandbox {
+		return "pod sandbox"
+	}
+	return "container"
+}
+
+// dockerRuntime maps a CRI runtime handler (a RuntimeClass) to the Docker runtime of
+// that name; the empty handler is Docker's default runtime.
+func (s *Service) dockerRuntime(ctx context.Context, handler string) (string, error) {
+	if handler == "" {
+		return "", nil
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.docker.Info(ctx)
+	if err != nil {
+		return "", grpcerr.Wrap(err, "docker info")
+	}
+	if _, ok := info.Runtimes[handler]; !ok {
+		known := make([]string, 0, len(info.Runtimes))
+		for name := range info.Runtimes {
+			known = append(known, name)
+		}
+		return "", status.Errorf(codes.InvalidArgument, "runtime handler %q: Docker has no such runtime (it has %s)", handler, strings.Join(known, ", "))
+	}
+	return handler, nil
+}
+
+// writeResolvConf writes the sandbox's resolv.conf, which the pod's containers share:
+// the DNS config the kubelet gave, or the host's own when it gave none.
+func (s *Service) writeResolvConf(ctx context.Context, id string, dns *runtimeapi.DNSConfig) error {
+	insp, err := s.docker.ContainerInspect(ctx, id)
+	if err != nil {
+		return grpcerr.Wrap(err, "inspect sandbox "+id)
+	}
+	if insp.ResolvConfPath == "" {
+		return status.Errorf(codes.Internal, "docker gave sandbox %s no resolv.conf", id)
+	}
+	content, err := resolvConf(dns)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(insp.ResolvConfPath, content, 0o644); err != nil {
+		return status.Errorf(codes.Internal, "write resolv.conf of sandbox %s: %v", id, err)
+	}
+	return nil
+}
+
+// hostResolvConf is read when the kubelet gives no DNS config.
+var hostResolvConf = "/etc/resolv.conf"
+
+func resolvConf(dns *runtimeapi.DNSConfig) ([]byte, error) {
+	if len(dns.GetServers()) == 0 && len(dns.GetSearches()) == 0 && len(dns.GetOptions()) == 0 {
+		b, err := os.ReadFile(hostResolvConf)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "read the host's resolv.conf: %v", err)
+		}
+		return b, nil
+	}
+	var b strings.Builder
+	for _, srv := range dns.GetServers() {
+		fmt.Fprintf(&b, "nameserver %s\n", srv)
+	}
+	if len(dns.GetSearches()) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.GetSearches(), " "))
+	}
+	if len(dns.GetOptions()) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(dns.GetOptions(), " "))
+	}
+	return []byte(b.String()), nil
+}
+
+// dockerTime parses one of Docker's RFC 3339 times into nanoseconds; Docker's zero time
+// ("0001-01-01T00:00:00Z", never happened) is 0.
+func dockerTime(t string) int64 {
+	ts, err := time.Parse(time.RFC3339Nano, t)
+	if err != nil || ts.Year() <= 1 {
+		return 0
+	}
+	return ts.UnixNano()
+}
+
+// removeIfExists removes path; a missing one is no error.
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Labels on Docker containers, as dockershim and cri-dockerd set them. They are how
+// dockercri finds its sandboxes and containers again after a restart, and how pods made
+// by cri-dockerd on the same Docker are recognised.
+const (
+	labelType          = "io.kubernetes.docker.type"
+	typeSandbox        = "podsandbox"
+	typeContainer      = "container"
+	labelSandboxID     = "io.kubernetes.sandbox.id"
+	labelLogPath       = "io.kubernetes.container.logpath"
+	labelContainerName = "io.kubernetes.container.name"
+	// annotationPrefix marks a CRI annotation stored as a Docker label: Docker has no
+	// annotations.
+	annotationPrefix = "annotation."
+
+	// labelCreated is dockercri's own: the creation time in nanoseconds, which Docker's
+	// container list gives only to the second. List and status report it alike.
+	labelCreated = "io.dockercri.created"
+	// labelRuntimeHandler is the sandbox's CRI runtime handler (RuntimeClass).
+	labelRuntimeHandler = "io.dockercri.runtime-handler"
+	// labelSharedPID marks a sandbox whose containers share one PID namespace (the
+	// pod's shareProcessNamespace): Docker's view of the pause container cannot tell.
+	labelSharedPID = "io.dockercri.shared-pid"
+)
+
+// internalLabels are dockercri's bookkeeping, not the kubelet's labels.
+var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true}
+
+// dockerLabels merges CRI labels and annotations into Docker labels.
+func dockerLabels(labels, annotations map[string]string) map[string]string {
+	out := make(map[string]string, len(labels)+len(annotations)+4)
+	for k, v := range labels {
+		out[k] = v
+	}
+	for k, v := range annotations {
+		out[annotationPrefix+k] = v
+	}
+	out[labelCreated] = strconv.FormatInt(time.Now().UnixNano(), 10)
+	return out
+}
+
+// criLabels splits Docker labels back into CRI labels and annotations.
+func criLabels(docker map[string]string) (labels, annotations map[string]string) {
+	labels, annotations = map[string]string{}, map[string]string{}
+	for k, v := range docker {
+		switch {
+		case strings.HasPrefix(k, annotationPrefix):
+			annotations[strings.TrimPrefix(k, annotationPrefix)] = v
+		case !internalLabels[k]:
+			labels[k] = v
+		}
+	}
+	return labels, annotations
+}
+
+// createdAt is when dockercri created the object, in nanoseconds; fallback is Docker's
+// own time for objects made by someone else (cri-dockerd).
+func createdAt(labels map[string]string, fallback int64) int64 {
+	if n, err := strconv.ParseInt(labels[labelCreated], 10, 64); err == nil {
+		return n
+	}
+	return fallback
+}
+
+// matchSelector reports whether labels has every key and value of selector.
+func matchSelector(labels, selector map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}

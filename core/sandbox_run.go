@@ -1,0 +1,166 @@
+package core
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+// sandboxCPUShares is the pause container's CPU weight: it never runs, and dockershim
+// gave it the same.
+const sandboxCPUShares = 2
+
+// RunPodSandbox starts a pod's pause container, which holds the pod's namespaces.
+func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	cfg := req.GetConfig()
+	if err := validateSandboxConfig(cfg); err != nil {
+		return nil, err
+	}
+	runtime, err := s.dockerRuntime(ctx, req.GetRuntimeHandler())
+	if err != nil {
+		return nil, err
+	}
+	if dir := cfg.GetLogDirectory(); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, status.Errorf(codes.Internal, "create log directory %s: %v", dir, err)
+		}
+	}
+	image, err := s.sandboxImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	config, hostConfig := s.sandboxDockerConfig(cfg, image, runtime)
+	if h := req.GetRuntimeHandler(); h != "" {
+		config.Labels[labelRuntimeHandler] = h
+	}
+	name := sandboxName(cfg.GetMetadata())
+
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	id, err := s.createContainer(ctx, config, hostConfig, name)
+	if err != nil {
+		return nil, err
+	}
+	// From here on a failure removes what was made: the kubelet will try a new sandbox.
+	started := false
+	defer func() {
+		if !started {
+			s.discardSandbox(id)
+		}
+	}()
+	cp := &checkpoint.Sandbox{
+		Name:         cfg.GetMetadata().GetName(),
+		Namespace:    cfg.GetMetadata().GetNamespace(),
+		Data:         &checkpoint.Data{PortMappings: checkpointPorts(cfg.GetPortMappings()), HostNetwork: hostNetwork(cfg)},
+		LogDirectory: cfg.GetLogDirectory(),
+	}
+	if err := s.checkpoints.Save(id, cp); err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+	}
+	if err := s.docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return nil, grpcerr.Wrap(err, "start sandbox "+name)
+	}
+	// Docker makes the resolv.conf at start; the pause program never reads it, and the
+	// pod's containers, which share it, come later.
+	if !hostNetwork(cfg) {
+		if err := s.writeResolvConf(ctx, id, cfg.GetDnsConfig()); err != nil {
+			return nil, err
+		}
+	}
+	started = true
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
+	m := cfg.GetMetadata()
+	if m.GetName() == "" || m.GetNamespace() == "" || m.GetUid() == "" {
+		return status.Error(codes.InvalidArgument, "sandbox config needs metadata with name, namespace and uid")
+	}
+	// "_" separates the parts of the Docker name; Kubernetes names never contain it.
+	for _, f := range []string{m.GetName(), m.GetNamespace(), m.GetUid()} {
+		if strings.Contains(f, nameDelimiter) {
+			return status.Errorf(codes.InvalidArgument, "sandbox metadata %q contains %q", f, nameDelimiter)
+		}
+	}
+	return nil
+}
+
+// sandboxDockerConfig translates a sandbox config into the pause container's Docker config.
+func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, runtime string) (*container.Config, *container.HostConfig) {
+	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
+	labels[labelType] = typeSandbox
+	labels[labelContainerName] = sandboxContainerName
+	config := &container.Config{Image: image, Labels: labels}
+	hc := &container.HostConfig{
+		Runtime:     runtime,
+		NetworkMode: "none",
+		// Shareable: the pod's containers join this IPC namespace.
+		IpcMode: "shareable",
+		Sysctls: cfg.GetLinux().GetSysctls(),
+		Resources: container.Resources{
+			CPUShares:    sandboxCPUShares,
+			CgroupParent: cfg.GetLinux().GetCgroupParent(),
+		},
+	}
+	oom := s.host.clampOOMScoreAdj(sandboxOOMScoreAdj)
+	hc.OomScoreAdj = oom
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+		hc.NetworkMode = "host"
+	} else {
+		// Docker refuses a hostname with the host's network: the pod has the host's.
+		config.Hostname = cfg.GetHostname()
+	}
+	if ns.GetIpc() == runtimeapi.NamespaceMode_NODE {
+		hc.IpcMode = "host"
+	}
+	switch ns.GetPid() {
+	case runtimeapi.NamespaceMode_NODE:
+		hc.PidMode = "host"
+	case runtimeapi.NamespaceMode_POD:
+		labels[labelSharedPID] = "true"
+	}
+	return config, hc
+}
+
+// sandboxOOMScoreAdj keeps pause containers alive under memory pressure longer than
+// anything but the node's daemons (as the kubelet's own value for them).
+const sandboxOOMScoreAdj = -998
+
+func hostNetwork(cfg *runtimeapi.PodSandboxConfig) bool {
+	return cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+}
+
+func checkpointPorts(pms []*runtimeapi.PortMapping) []checkpoint.PortMapping {
+	out := make([]checkpoint.PortMapping, 0, len(pms))
+	for _, pm := range pms {
+		out = append(out, checkpoint.PortMapping{
+			Protocol:      strings.ToLower(pm.GetProtocol().String()),
+			ContainerPort: pm.GetContainerPort(),
+			HostPort:      pm.GetHostPort(),
+			HostIP:        pm.GetHostIp(),
+		})
+	}
+	return out
+}
+
+// discardSandbox removes a sandbox that failed half-way, best effort.
+func (s *Service) discardSandbox(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RuntimeRequestTimeout)
+	defer cancel()
+	if err := s.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+		klog.ErrorS(err, "Remove failed sandbox", "podSandboxID", id)
+	}
+	if err := s.checkpoints.Delete(id); err != nil {
+		klog.ErrorS(err, "Remove checkpoint of failed sandbox", "podSandboxID", id)
+	}
+}

@@ -1,0 +1,227 @@
+package core
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/config"
+)
+
+func TestNamesRoundTrip(t *testing.T) {
+	sb := &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "1234-abcd", Attempt: 3}
+	c := &runtimeapi.ContainerMetadata{Name: "app", Attempt: 7}
+	if got := sandboxName(sb); got != "k8s_POD_web_default_1234-abcd_3" {
+		t.Errorf("sandboxName = %s", got)
+	}
+	if got := containerName(sb, c); got != "k8s_app_web_default_1234-abcd_7" {
+		t.Errorf("containerName = %s", got)
+	}
+	gotSB, err := parseSandboxName("/" + sandboxName(sb))
+	if err != nil || !reflect.DeepEqual(gotSB, sb) {
+		t.Errorf("parseSandboxName = %v, %v", gotSB, err)
+	}
+	gotC, err := parseContainerName("/" + containerName(sb, c) + "_deadbeef") // dockershim's random suffix
+	if err != nil || gotC.GetName() != "app" || gotC.GetAttempt() != 7 {
+		t.Errorf("parseContainerName = %v, %v", gotC, err)
+	}
+	for _, bad := range []string{"", "/nginx", "k8s_a_b", "x8s_POD_a_b_c_0", "k8s_POD_a_b_c_notanumber", "k8s_POD_a_b_c_-1"} {
+		if _, err := parseSandboxName(bad); err == nil {
+			t.Errorf("parseSandboxName(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestLabelsRoundTrip(t *testing.T) {
+	labels := map[string]string{"app": "web", "io.kubernetes.pod.name": "web"}
+	annotations := map[string]string{"note": "x", "kubernetes.io/config.source": "file"}
+	d := dockerLabels(labels, annotations)
+	if d["annotation.note"] != "x" || d["app"] != "web" || d[labelCreated] == "" {
+		t.Fatalf("dockerLabels = %v", d)
+	}
+	d[labelType], d[labelSandboxID], d[labelLogPath] = typeContainer, "abc", "/var/log/pods/x/0.log"
+	gotL, gotA := criLabels(d)
+	if !reflect.DeepEqual(gotL, labels) || !reflect.DeepEqual(gotA, annotations) {
+		t.Errorf("criLabels = %v %v, want %v %v", gotL, gotA, labels, annotations)
+	}
+	if !matchSelector(gotL, map[string]string{"app": "web"}) || matchSelector(gotL, map[string]string{"app": "db"}) || !matchSelector(gotL, nil) {
+		t.Error("matchSelector")
+	}
+}
+
+func testService() *Service {
+	cfg := config.Default()
+	return &Service{cfg: cfg, host: hostLimits{minOOMScoreAdj: -1000}}
+}
+
+func TestSandboxDockerConfig(t *testing.T) {
+	s := testService()
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata:    &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "ns", Uid: "u"},
+		Hostname:    "web-0",
+		Labels:      map[string]string{"app": "web"},
+		Annotations: map[string]string{"a": "b"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "/kubepods/besteffort/podu",
+			Sysctls:      map[string]string{"net.ipv4.ip_forward": "1"},
+		},
+	}
+	c, hc := s.sandboxDockerConfig(cfg, "pause:1", "runc")
+	if c.Image != "pause:1" || c.Hostname != "web-0" || c.Labels[labelType] != typeSandbox || c.Labels[labelContainerName] != "POD" || c.Labels["annotation.a"] != "b" {
+		t.Errorf("config = %+v", c)
+	}
+	if hc.NetworkMode != "none" || hc.IpcMode != "shareable" || hc.PidMode != "" || hc.Runtime != "runc" ||
+		hc.CgroupParent != "/kubepods/besteffort/podu" || hc.Sysctls["net.ipv4.ip_forward"] != "1" || hc.OomScoreAdj != sandboxOOMScoreAdj {
+		t.Errorf("host config = %+v", hc)
+	}
+
+	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+		Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE}}
+	c, hc = s.sandboxDockerConfig(cfg, "pause:1", "")
+	if hc.NetworkMode != "host" || hc.PidMode != "host" || hc.IpcMode != "host" || c.Hostname != "" {
+		t.Errorf("host namespaces: config %+v host config %+v", c, hc)
+	}
+
+	// A restricted host raises oom_score_adj to what it allows.
+	s.host = hostLimits{minOOMScoreAdj: 0, oomRestricted: true}
+	if _, hc = s.sandboxDockerConfig(cfg, "pause:1", ""); hc.OomScoreAdj != 0 {
+		t.Errorf("restricted host: oom_score_adj %d, want 0", hc.OomScoreAdj)
+	}
+}
+
+func TestContainerDockerConfig(t *testing.T) {
+	s := testService()
+	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata:   &runtimeapi.ContainerMetadata{Name: "app"},
+		Image:      &runtimeapi.ImageSpec{Image: "sha256:abc"},
+		Command:    []string{"/bin/app"},
+		WorkingDir: "/w",
+		Envs:       []*runtimeapi.KeyValue{{Key: "A", Value: []byte("1")}, {Key: "B", Value: []byte("x=y")}},
+		Mounts: []*runtimeapi.Mount{
+			{HostPath: link, ContainerPath: "/data", Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+			{HostPath: dir, ContainerPath: "/shared", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL},
+		},
+		Devices:    []*runtimeapi.Device{{HostPath: "/dev/fuse", ContainerPath: "/dev/fuse"}},
+		Stdin:      true,
+		StdinOnce:  true,
+		Tty:        true,
+		StopSignal: runtimeapi.Signal_SIGNAL_SIGQUIT,
+		Linux: &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
+			CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20, OomScoreAdj: -997, CpusetCpus: "0",
+		}},
+	}
+	c, hc, err := s.containerDockerConfig(cfg, "sandboxid", &container.HostConfig{Runtime: "runc", Resources: container.Resources{CgroupParent: "/kubepods/podu"}}, "/logs/app/0.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual([]string(c.Entrypoint), []string{"/bin/app"}) || c.Cmd != nil {
+		t.Errorf("command only: entrypoint %v cmd %v, want the command and no CMD", c.Entrypoint, c.Cmd)
+	}
+	if c.WorkingDir != "/w" || !reflect.DeepEqual(c.Env, []string{"A=1", "B=x=y"}) || !c.Tty || !c.OpenStdin || !c.StdinOnce || c.StopSignal != "SIGQUIT" {
+		t.Errorf("config = %+v", c)
+	}
+	if c.Labels[labelSandboxID] != "sandboxid" || c.Labels[labelLogPath] != "/logs/app/0.log" || c.Labels[labelType] != typeContainer {
+		t.Errorf("labels = %v", c.Labels)
+	}
+	if hc.NetworkMode != "container:sandboxid" || hc.IpcMode != "container:sandboxid" || hc.PidMode != "container:sandboxid" || hc.Runtime != "runc" || hc.CgroupParent != "/kubepods/podu" {
+		t.Errorf("namespaces = net %s ipc %s pid %s", hc.NetworkMode, hc.IpcMode, hc.PidMode)
+	}
+	wantMounts := []mount.Mount{
+		{Type: mount.TypeBind, Source: dir, Target: "/data", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRSlave}},
+		{Type: mount.TypeBind, Source: dir, Target: "/shared", BindOptions: &mount.BindOptions{Propagation: mount.PropagationRShared}},
+	}
+	if !reflect.DeepEqual(hc.Mounts, wantMounts) {
+		t.Errorf("mounts = %+v, want %+v", hc.Mounts, wantMounts)
+	}
+	if len(hc.Devices) != 1 || hc.Devices[0].CgroupPermissions != "rwm" {
+		t.Errorf("devices = %+v", hc.Devices)
+	}
+	r := hc.Resources
+	if r.CPUShares != 512 || r.CPUQuota != 50000 || r.CPUPeriod != 100000 || r.Memory != 64<<20 || r.CpusetCpus != "0" || hc.OomScoreAdj != -997 {
+		t.Errorf("resources = %+v oom %d", r, hc.OomScoreAdj)
+	}
+
+	// Args only: the image's ENTRYPOINT stays, args replace CMD.
+	cfg.Command, cfg.Args = nil, []string{"--flag"}
+	if c, _, _ = s.containerDockerConfig(cfg, "sandboxid", nil, ""); c.Entrypoint != nil || !reflect.DeepEqual([]string(c.Cmd), []string{"--flag"}) {
+		t.Errorf("args only: entrypoint %v cmd %v", c.Entrypoint, c.Cmd)
+	}
+	// PID namespace modes; POD is the CRI's zero value, so no options share the pod's.
+	for mode, want := range map[runtimeapi.NamespaceMode]container.PidMode{
+		runtimeapi.NamespaceMode_CONTAINER: "", runtimeapi.NamespaceMode_POD: "container:sandboxid", runtimeapi.NamespaceMode_NODE: "host", runtimeapi.NamespaceMode_TARGET: "container:target",
+	} {
+		cfg.Linux.SecurityContext = &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: mode, TargetId: "target"}}
+		if _, hc, err = s.containerDockerConfig(cfg, "sandboxid", nil, ""); err != nil || hc.PidMode != want {
+			t.Errorf("pid mode %v: %s, %v; want %s", mode, hc.PidMode, err, want)
+		}
+	}
+	// A missing mount source is refused.
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: filepath.Join(dir, "missing"), ContainerPath: "/x"}}
+	if _, _, err = s.containerDockerConfig(cfg, "sandboxid", nil, ""); err == nil {
+		t.Error("a missing mount source was accepted")
+	}
+}
+
+func TestContainerStateAndReason(t *testing.T) {
+	for docker, want := range map[string]runtimeapi.ContainerState{
+		"created": runtimeapi.ContainerState_CONTAINER_CREATED, "running": runtimeapi.ContainerState_CONTAINER_RUNNING,
+		"paused": runtimeapi.ContainerState_CONTAINER_RUNNING, "exited": runtimeapi.ContainerState_CONTAINER_EXITED,
+		"dead": runtimeapi.ContainerState_CONTAINER_EXITED, "weird": runtimeapi.ContainerState_CONTAINER_UNKNOWN,
+	} {
+		if got := containerState(docker); got != want {
+			t.Errorf("containerState(%s) = %v, want %v", docker, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		st   container.State
+		want string
+	}{
+		{container.State{ExitCode: 0}, "Completed"},
+		{container.State{ExitCode: 1}, "Error"},
+		{container.State{ExitCode: 137, OOMKilled: true}, "OOMKilled"},
+	} {
+		if got, _ := exitReason(&tc.st); got != tc.want {
+			t.Errorf("exitReason(%+v) = %s, want %s", tc.st, got, tc.want)
+		}
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	got, err := resolvConf(&runtimeapi.DNSConfig{Servers: []string{"10.0.0.10", "10.0.0.11"}, Searches: []string{"a.svc", "svc"}, Options: []string{"ndots:5"}})
+	if err != nil || string(got) != "nameserver 10.0.0.10\nnameserver 10.0.0.11\nsearch a.svc svc\noptions ndots:5\n" {
+		t.Errorf("resolvConf = %q, %v", got, err)
+	}
+	host := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(host, []byte("nameserver 192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := hostResolvConf
+	hostResolvConf = host
+	defer func() { hostResolvConf = old }()
+	if got, err := resolvConf(nil); err != nil || string(got) != "nameserver 192.0.2.1\n" {
+		t.Errorf("no DNS config: %q, %v; want the host's resolv.conf", got, err)
+	}
+}
+
+func TestHostLimits(t *testing.T) {
+	h := hostLimits{minOOMScoreAdj: 0, oomRestricted: true}
+	if h.clampOOMScoreAdj(-997) != 0 || h.clampOOMScoreAdj(500) != 500 {
+		t.Error("clamp on a restricted host")
+	}
+	if (hostLimits{minOOMScoreAdj: -1000}).clampOOMScoreAdj(-997) != -997 {
+		t.Error("clamp on an unrestricted host")
+	}
+	if _, err := statusHex("/proc/self/status", "CapBnd:"); err != nil {
+		t.Errorf("statusHex: %v", err)
+	}
+}
