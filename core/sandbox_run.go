@@ -76,6 +76,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return nil, err
 		}
 	}
+	if err := s.setUpNetwork(ctx, id, cfg, cp); err != nil {
+		klog.ErrorS(err, "Set up the pod's network", "pod", klog.KRef(cfg.GetMetadata().GetNamespace(), cfg.GetMetadata().GetName()), "podSandboxID", id)
+		return nil, err
+	}
 	started = true
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
@@ -153,10 +157,16 @@ func checkpointPorts(pms []*runtimeapi.PortMapping) []checkpoint.PortMapping {
 	return out
 }
 
-// discardSandbox removes a sandbox that failed half-way, best effort.
+// discardSandbox removes a sandbox that failed half-way, best effort: its network
+// first, if it got as far.
 func (s *Service) discardSandbox(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RuntimeRequestTimeout)
 	defer cancel()
+	if insp, err := s.docker.ContainerInspect(ctx, id); err == nil {
+		if err := s.tearDownNetwork(ctx, insp); err != nil {
+			klog.ErrorS(err, "Tear down the network of a failed sandbox", "podSandboxID", id)
+		}
+	}
 	if err := s.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 		klog.ErrorS(err, "Remove failed sandbox", "podSandboxID", id)
 	}

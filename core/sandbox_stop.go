@@ -46,6 +46,11 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			return nil, err
 		}
 	}
+	// While the pause container runs, the plugins find the pod's interfaces in its
+	// namespace; a stopped one is torn down all the same.
+	if err := s.tearDownNetwork(ctx, *insp); err != nil {
+		return nil, err
+	}
 	if err := s.stopDockerContainer(ctx, insp.ID, sandboxStopGrace); err != nil {
 		return nil, err
 	}
@@ -71,6 +76,11 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 		if err := s.removeContainer(ctx, id); err != nil {
 			return nil, err
 		}
+	}
+	// Stop may have been skipped (or failed half-way): the network goes before the
+	// sandbox, which holds the record of it.
+	if err := s.tearDownNetwork(ctx, *insp); err != nil {
+		return nil, err
 	}
 	if err := s.docker.ContainerRemove(ctx, insp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return nil, grpcerr.Wrap(err, "remove sandbox "+insp.ID)

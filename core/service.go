@@ -36,7 +36,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 	return &Service{
 		cfg:         cfg,
 		docker:      docker,
-		network:     network.NewManager(cfg.NetworkPlugin, cfg.CNIConfDir),
+		network:     network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir}),
 		images:      images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
 		checkpoints: checkpoint.NewStore(cfg.RootDirectory),
 		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),

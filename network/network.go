@@ -1,28 +1,50 @@
-// Package network gives pods their network through CNI plugins.
+// Package network gives pods their network through CNI plugins (libcni), as the kubelet's
+// CNI network plugin did for dockershim: the pause container starts with no Docker
+// network and the plugins wire up its network namespace.
 package network
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 )
 
-// Manager holds the node's pod network settings.
+// IfName is the pod's interface inside its network namespace.
+const IfName = "eth0"
+
+// Options are the node's network settings, from dockercri's flags.
+type Options struct {
+	// Plugin is "cni", or "" for Docker's none network (loopback only).
+	Plugin   string
+	ConfDir  string
+	BinDirs  []string
+	CacheDir string
+}
+
+// Manager sets pod networks up and tears them down.
 type Manager struct {
-	plugin  string
-	confDir string
+	opts Options
+	cni  *libcni.CNIConfig
+	conf configCache
 
 	mu      sync.Mutex
 	podCIDR string
 }
 
-// NewManager returns the network manager for plugin ("cni", or "" for Docker's none network).
-func NewManager(plugin, confDir string) *Manager {
-	return &Manager{plugin: plugin, confDir: confDir}
+// NewManager returns the network manager for opts.
+func NewManager(opts Options) *Manager {
+	return &Manager{
+		opts: opts,
+		cni:  libcni.NewCNIConfigWithCacheDir(opts.BinDirs, opts.CacheDir, nil),
+		conf: configCache{dir: opts.ConfDir, binDirs: opts.BinDirs},
+	}
 }
+
+// Enabled tells whether pods get their network from CNI.
+func (m *Manager) Enabled() bool { return m.opts.Plugin != "" }
 
 // SetPodCIDR keeps the node's pod CIDR, as the kubelet sends it with UpdateRuntimeConfig.
 func (m *Manager) SetPodCIDR(cidr string) {
@@ -40,52 +62,123 @@ func (m *Manager) PodCIDR() string {
 
 // Ready returns nil when pods can get a network, else what is missing.
 func (m *Manager) Ready() error {
-	if m.plugin == "" {
+	if !m.Enabled() {
 		return nil
 	}
-	_, err := loadFirstConfig(m.confDir)
+	_, err := m.conf.current()
 	return err
 }
 
-// loadFirstConfig returns the first valid network configuration in dir, in lexical
-// order of file names, as the kubelet's CNI plugins have always chosen it.
-func loadFirstConfig(dir string) (*libcni.NetworkConfigList, error) {
-	files, err := libcni.ConfFiles(dir, []string{".conf", ".conflist", ".json"})
+// Name is the name of the network pods are attached to now.
+func (m *Manager) Name() (string, error) {
+	list, err := m.conf.current()
 	if err != nil {
-		return nil, fmt.Errorf("read CNI config dir %s: %w", dir, err)
+		return "", fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	sort.Strings(files)
-	var problems []error
-	for _, f := range files {
-		list, err := loadConfigFile(f)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		return list, nil
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("no valid CNI config in %s: %v", dir, problems)
-	}
-	return nil, fmt.Errorf("no CNI config in %s", dir)
+	return list.Name, nil
 }
 
-func loadConfigFile(file string) (*libcni.NetworkConfigList, error) {
-	var list *libcni.NetworkConfigList
-	var err error
-	if filepath.Ext(file) == ".conflist" {
-		list, err = libcni.ConfListFromFile(file)
-	} else {
-		var conf *libcni.NetworkConfig
-		if conf, err = libcni.ConfFromFile(file); err == nil {
-			list, err = libcni.ConfListFromConf(conf)
-		}
-	}
+// Pod is what CNI needs to know of a pod.
+type Pod struct {
+	// ID is the sandbox's id: the CNI container id.
+	ID, Name, Namespace, UID string
+	// NetNS is the path of the pod's network namespace; "" when it is gone, for a
+	// teardown that still frees what the plugins hold (IP addresses, rules).
+	NetNS        string
+	PortMappings []PortMapping
+	// Annotations of the pod: the bandwidth limits are read from them.
+	Annotations map[string]string
+	DNS         *DNS
+}
+
+// PortMapping is a pod's port, in the shape of the CNI portMappings capability.
+type PortMapping struct {
+	HostPort      int32  `json:"hostPort"`
+	ContainerPort int32  `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// DNS is the pod's DNS config, for the CNI dns capability.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// Attachment is a pod's network once set up.
+type Attachment struct {
+	// Network is the name of the CNI network the pod is attached to.
+	Network string
+	// IPs are the pod's addresses, IPv4 first: the first is the primary.
+	IPs []string
+}
+
+// ErrNotReady: there is no usable network config.
+var ErrNotReady = errors.New("network not ready")
+
+// SetUp attaches the pod to the network of the first valid config (CNI ADD). A failed
+// ADD is undone (DEL) before SetUp returns, so that nothing is left behind.
+func (m *Manager) SetUp(ctx context.Context, pod Pod) (*Attachment, error) {
+	list, err := m.conf.current()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	if len(list.Plugins) == 0 {
-		return nil, fmt.Errorf("%s: no plugins", file)
+	rt, err := m.runtimeConf(pod)
+	if err != nil {
+		return nil, err
 	}
-	return list, nil
+	res, err := m.cni.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		if delErr := m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); delErr != nil {
+			err = fmt.Errorf("%w; undoing it failed too: %v", err, delErr)
+		}
+		return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
+	}
+	ips, err := podIPs(res)
+	if err != nil {
+		_ = m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
+	}
+	return &Attachment{Network: list.Name, IPs: ips}, nil
+}
+
+// TearDown detaches the pod from network (CNI DEL). It uses the config and runtime
+// arguments libcni cached at ADD when it has them, so that a config changed since does
+// not leak what the old one allocated; else the current config. DEL is idempotent.
+func (m *Manager) TearDown(ctx context.Context, pod Pod, network string) error {
+	rt, err := m.runtimeConf(pod)
+	if err != nil {
+		return err
+	}
+	list, cachedRT := m.cachedConfig(network, rt)
+	if list == nil {
+		if list, err = m.conf.current(); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotReady, err)
+		}
+	} else if cachedRT != nil {
+		// The arguments of the ADD, with today's namespace path.
+		cachedRT.NetNS = rt.NetNS
+		rt = cachedRT
+	}
+	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+		return fmt.Errorf("CNI DEL on network %s: %w", list.Name, err)
+	}
+	return nil
+}
+
+// cachedConfig is the config of network as libcni cached it at the pod's ADD.
+func (m *Manager) cachedConfig(network string, rt *libcni.RuntimeConf) (*libcni.NetworkConfigList, *libcni.RuntimeConf) {
+	if network == "" {
+		return nil, nil
+	}
+	b, cachedRT, err := m.cni.GetNetworkListCachedConfig(&libcni.NetworkConfigList{Name: network}, rt)
+	if err != nil || len(b) == 0 {
+		return nil, nil
+	}
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return nil, nil
+	}
+	return list, cachedRT
 }

@@ -46,6 +46,9 @@ type Sandbox struct {
 	LogDirectory string `json:"dockercri_log_directory,omitempty"`
 	// IPs are the pod's IPs, primary first, as the network plugin gave them.
 	IPs []string `json:"dockercri_ips,omitempty"`
+	// Network is the CNI network the pod was attached to; empty when it has no CNI
+	// network (host network, or no network plugin).
+	Network string `json:"dockercri_network,omitempty"`
 	// NetworkTornDown is set once the pod's network was removed (CNI DEL done).
 	NetworkTornDown bool `json:"dockercri_network_torn_down,omitempty"`
 }

@@ -1,0 +1,125 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/network"
+)
+
+// setUpNetwork attaches a started sandbox to the pod network (CNI ADD on the pause
+// container's network namespace) and checkpoints its IPs. The network's name is
+// checkpointed before the ADD, so that a crash in between still leads to a DEL.
+func (s *Service) setUpNetwork(ctx context.Context, id string, cfg *runtimeapi.PodSandboxConfig, cp *checkpoint.Sandbox) error {
+	if hostNetwork(cfg) || !s.network.Enabled() {
+		return nil
+	}
+	name, err := s.network.Name()
+	if err != nil {
+		return networkError(err, "sandbox "+id)
+	}
+	cp.Network = name
+	if err := s.checkpoints.Save(id, cp); err != nil {
+		return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+	}
+	insp, err := s.docker.ContainerInspect(ctx, id)
+	if err != nil {
+		return status.Errorf(codes.Internal, "inspect sandbox %s: %v", id, err)
+	}
+	netns := netnsPath(insp)
+	if netns == "" {
+		return status.Errorf(codes.Internal, "sandbox %s stopped before its network was set up", id)
+	}
+	m := cfg.GetMetadata()
+	pod := network.Pod{
+		ID: id, Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUid(), NetNS: netns,
+		PortMappings: cniPorts(cp.Data.PortMappings),
+		Annotations:  cfg.GetAnnotations(),
+	}
+	if dns := cfg.GetDnsConfig(); dns != nil {
+		pod.DNS = &network.DNS{Servers: dns.GetServers(), Searches: dns.GetSearches(), Options: dns.GetOptions()}
+	}
+	att, err := s.network.SetUp(ctx, pod)
+	if err != nil {
+		return networkError(err, "sandbox "+id)
+	}
+	cp.IPs = att.IPs
+	if err := s.checkpoints.Save(id, cp); err != nil {
+		return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+	}
+	return nil
+}
+
+// tearDownNetwork detaches a sandbox from the pod network (CNI DEL), once: the
+// checkpoint records that it was done. It works on a stopped sandbox too (the plugins
+// free what they hold without the namespace), and on one made by cri-dockerd, which
+// has no checkpoint of dockercri's.
+func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectResponse) error {
+	cp, err := s.checkpoints.Load(insp.ID)
+	if err != nil {
+		klog.ErrorS(err, "Read sandbox checkpoint; tearing its network down anyway", "podSandboxID", insp.ID)
+		cp = nil
+	}
+	switch {
+	case cp != nil && (cp.Network == "" || cp.NetworkTornDown):
+		return nil
+	case cp == nil && (insp.HostConfig == nil || insp.HostConfig.NetworkMode.IsHost() || !s.network.Enabled()):
+		return nil
+	}
+	meta, err := parseSandboxName(insp.Name)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "sandbox %s: %v", insp.ID, err)
+	}
+	pod := network.Pod{ID: insp.ID, Name: meta.GetName(), Namespace: meta.GetNamespace(), UID: meta.GetUid(), NetNS: netnsPath(insp)}
+	name := ""
+	if cp != nil {
+		name = cp.Network
+		if cp.Data != nil {
+			pod.PortMappings = cniPorts(cp.Data.PortMappings)
+		}
+	}
+	if err := s.network.TearDown(ctx, pod, name); err != nil {
+		return networkError(err, "sandbox "+insp.ID)
+	}
+	if cp != nil {
+		cp.NetworkTornDown = true
+		if err := s.checkpoints.Save(insp.ID, cp); err != nil {
+			return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", insp.ID, err)
+		}
+	}
+	return nil
+}
+
+// netnsPath is the network namespace of a running container's process, "" when it
+// does not run.
+func netnsPath(insp container.InspectResponse) string {
+	if insp.State == nil || !insp.State.Running || insp.State.Pid <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", insp.State.Pid)
+}
+
+func cniPorts(pms []checkpoint.PortMapping) []network.PortMapping {
+	out := make([]network.PortMapping, 0, len(pms))
+	for _, pm := range pms {
+		out = append(out, network.PortMapping{HostPort: pm.HostPort, ContainerPort: pm.ContainerPort, Protocol: pm.Protocol, HostIP: pm.HostIP})
+	}
+	return out
+}
+
+// networkError is a network failure as a gRPC status: no usable config is a failed
+// precondition, a plugin's failure is internal.
+func networkError(err error, what string) error {
+	if errors.Is(err, network.ErrNotReady) {
+		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, err)
+	}
+	return status.Errorf(codes.Internal, "%s: %v", what, err)
+}

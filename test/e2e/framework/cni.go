@@ -1,0 +1,158 @@
+package framework
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// CNINetwork is a pod network of one test's own: a config directory holding one
+// conflist (bridge with hairpin mode, host-local, firewall, portmap, loopback from
+// Debian's containernetworking-plugins; firewall lets pod traffic through the FORWARD
+// chain, whose policy Docker sets to DROP), with its own bridge, subnet, IPAM and cache directories.
+type CNINetwork struct {
+	Name, Bridge    string
+	Subnet, Gateway string
+	ConfDir         string
+	CacheDir        string
+	IPAMDir         string
+	RangeStart, End string // empty: the whole subnet
+	subnetIndex     int32
+	confFile        string
+}
+
+// cniSubnets numbers the run's networks: 10.123.<n>.0/24.
+var cniSubnets atomic.Int32
+
+// CNIBinDir is where Debian installs the CNI plugins.
+const CNIBinDir = "/usr/lib/cni"
+
+// NewCNINetwork makes a network config for a test and removes its bridge afterwards.
+func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
+	t.Helper()
+	n := cniSubnets.Add(1)
+	id := randomHex(4)
+	dir := e.TempDir(t, "cni")
+	net := &CNINetwork{
+		Name:     e.Prefix + "-net-" + id,
+		Bridge:   "dcri" + id,
+		Subnet:   fmt.Sprintf("10.123.%d.0/24", n),
+		Gateway:  fmt.Sprintf("10.123.%d.1", n),
+		ConfDir:  filepath.Join(dir, "net.d"),
+		CacheDir: filepath.Join(dir, "cache"),
+		IPAMDir:  filepath.Join(dir, "ipam"),
+		confFile: "10-test.conflist",
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "link", "del", net.Bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+			t.Errorf("remove bridge %s: %v: %s", net.Bridge, err, out)
+		}
+	})
+	return net
+}
+
+// Args are the dockercri flags that use the network.
+func (n *CNINetwork) Args() []string {
+	return []string{"--network-plugin=cni", "--cni-conf-dir", n.ConfDir, "--cni-cache-dir", n.CacheDir, "--cni-bin-dir", "/nonexistent," + CNIBinDir}
+}
+
+// Conflist is the network's config.
+func (n *CNINetwork) Conflist() string {
+	rng := fmt.Sprintf(`{"subnet": %q}`, n.Subnet)
+	if n.RangeStart != "" {
+		rng = fmt.Sprintf(`{"subnet": %q, "rangeStart": %q, "rangeEnd": %q}`, n.Subnet, n.RangeStart, n.End)
+	}
+	return fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %q,
+  "plugins": [
+    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "firewall"},
+    {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
+    {"type": "loopback"}
+  ]
+}
+`, n.Name, n.Bridge, rng, n.IPAMDir)
+}
+
+// Write puts the config into the config directory.
+func (n *CNINetwork) Write(t testing.TB) {
+	t.Helper()
+	n.WriteFile(t, n.confFile, n.Conflist())
+}
+
+// WriteFile writes content as the config directory's file name.
+func (n *CNINetwork) WriteFile(t testing.TB, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(n.ConfDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(n.ConfDir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(n.ConfDir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AllocatedIPs are the addresses host-local holds in the network.
+func (n *CNINetwork) AllocatedIPs(t testing.TB) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(n.IPAMDir, n.Name))
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, e := range entries {
+		if name := e.Name(); name != "lock" && !strings.HasPrefix(name, "last_reserved_ip") {
+			ips = append(ips, name)
+		}
+	}
+	return ips
+}
+
+// BridgePorts are the interfaces (the pods' veths) on the network's bridge.
+func (n *CNINetwork) BridgePorts(t testing.TB) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show", "master", n.Bridge).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "does not exist") || strings.Contains(string(out), "Cannot find device") {
+			return nil
+		}
+		t.Fatalf("ip link: %v: %s", err, out)
+	}
+	var ports []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			ports = append(ports, strings.TrimSuffix(f[1], ":"))
+		}
+	}
+	return ports
+}
+
+// IPTablesRules are the lines of iptables-save (IPv4, every table) that mention any of words.
+func IPTablesRules(t testing.TB, words ...string) []string {
+	t.Helper()
+	out, err := exec.Command("iptables-save").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables-save: %v: %s", err, out)
+	}
+	var lines []string
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, w := range words {
+			if w != "" && strings.Contains(line, w) {
+				lines = append(lines, line)
+				break
+			}
+		}
+	}
+	return lines
+}

@@ -1,0 +1,160 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// podCount is how many pods the leak test starts and removes.
+const podCount = 50
+
+// 50 pods with hostPorts started and removed leave no IP allocation, veth, iptables
+// rule, network namespace or cached CNI result behind, also when their pause
+// containers died behind dockercri's back (some while it was down, killed with -9).
+func TestNetworkNoLeaks(t *testing.T) {
+	t.Parallel()
+	n := env.NewCNINetwork(t)
+	d, rt := startOnNetwork(t, n)
+	basePort := mustFreePort(t)
+
+	ids := make([]string, 0, podCount)
+	var ips []string // as iptables-save writes them
+	pids := map[string]int{}
+	for i := range podCount {
+		cfg := env.SandboxConfig(t, fmt.Sprintf("leak%d", i))
+		cfg.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(basePort + i%5)}}
+		if i%5 != 0 {
+			cfg.PortMappings = nil
+		}
+		id, err := rt.RunPodSandbox(ctx(t), cfg, "")
+		if err != nil {
+			t.Fatalf("pod %d: %v", i, err)
+		}
+		ids = append(ids, id)
+		ips = append(ips, podIP(t, rt, id)+" ", podIP(t, rt, id)+"/")
+		insp, err := env.Docker.Client.ContainerInspect(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids[id] = insp.State.Pid
+	}
+	if got := len(n.AllocatedIPs(t)); got != podCount {
+		t.Fatalf("%d IPs allocated for %d pods", got, podCount)
+	}
+	if got := len(n.BridgePorts(t)); got != podCount {
+		t.Fatalf("%d veths on the bridge for %d pods", got, podCount)
+	}
+	if rules := framework.IPTablesRules(t, ids[0]); len(rules) == 0 {
+		t.Fatal("no iptables rule names the first pod's id: the leak check below could not see a leak")
+	}
+
+	// Pause containers die: some while dockercri runs, some while it is down.
+	kill := func(id string) {
+		if err := env.Docker.Client.ContainerKill(ctx(t), id, "KILL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids[:5] {
+		kill(id)
+	}
+	d.Process().Kill()
+	for _, id := range ids[5:10] {
+		kill(id)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rt = d.Runtime(t)
+
+	for i, id := range ids {
+		// Half are stopped first (and twice: DEL is idempotent); the rest removed only.
+		if i%2 == 0 {
+			for range 2 {
+				if err := rt.StopPodSandbox(ctx(t), id); err != nil {
+					t.Fatalf("stop pod %d: %v", i, err)
+				}
+			}
+		}
+		if err := rt.RemovePodSandbox(ctx(t), id); err != nil {
+			t.Fatalf("remove pod %d: %v", i, err)
+		}
+	}
+
+	if ips := n.AllocatedIPs(t); len(ips) != 0 {
+		t.Errorf("IP allocations left: %v", ips)
+	}
+	if ports := n.BridgePorts(t); len(ports) != 0 {
+		t.Errorf("veths left on the bridge: %v", ports)
+	}
+	if rules := framework.IPTablesRules(t, append(append(ids, ips...), n.Name)...); len(rules) != 0 {
+		t.Errorf("iptables rules left: %q", rules)
+	}
+	for id, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); link != "" {
+				t.Errorf("pod %s's pause process %d still holds network namespace %s", id[:12], pid, link)
+			}
+		}
+	}
+	cached, _ := filepath.Glob(filepath.Join(n.CacheDir, "results", "*"))
+	if len(cached) != 0 {
+		t.Errorf("CNI results left in the cache: %v", cached)
+	}
+	for _, id := range ids {
+		if _, err := env.Docker.Client.ContainerInspect(ctx(t), id); err == nil {
+			t.Errorf("sandbox %s left in Docker", id[:12])
+		}
+	}
+}
+
+// A failed CNI ADD (the network's one address is taken) fails RunPodSandbox and
+// leaves nothing behind: no container, IP allocation, veth or iptables rule.
+func TestFailedAddLeavesNothing(t *testing.T) {
+	t.Parallel()
+	n := env.NewCNINetwork(t)
+	n.RangeStart, n.End = gatewayPlus(n.Gateway, 1), gatewayPlus(n.Gateway, 1)
+	_, rt := startOnNetwork(t, n)
+	runPod(t, rt, env.SandboxConfig(t, "first"))
+	cfg := env.SandboxConfig(t, "second")
+	hostPort := mustFreePort(t)
+	cfg.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(hostPort)}}
+	if _, err := rt.RunPodSandbox(ctx(t), cfg, ""); err == nil {
+		t.Fatal("RunPodSandbox succeeded with the network's only address taken")
+	}
+	if ips := n.AllocatedIPs(t); len(ips) != 1 {
+		t.Errorf("allocations %v, want the first pod's only", ips)
+	}
+	if ports := n.BridgePorts(t); len(ports) != 1 {
+		t.Errorf("veths %v, want the first pod's only", ports)
+	}
+	list, err := env.Docker.Client.ContainerList(context.Background(), container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		if c.Labels["io.kubernetes.pod.uid"] == cfg.Metadata.Uid {
+			t.Errorf("the failed pod left container %v", c.Names)
+		}
+	}
+	if rules := framework.IPTablesRules(t, fmt.Sprintf("--dport %d ", hostPort)); len(rules) != 0 {
+		t.Errorf("the failed pod's hostPort rules are left: %q", rules)
+	}
+}
+
+// gatewayPlus is the address k after a /24 network's gateway (x.y.z.1).
+func gatewayPlus(gw string, k int) string {
+	var a, b, c, last int
+	fmt.Sscanf(gw, "%d.%d.%d.%d", &a, &b, &c, &last)
+	return fmt.Sprintf("%d.%d.%d.%d", a, b, c, last+k)
+}
