@@ -62,6 +62,10 @@ type Config struct {
 	LogLevel                  string
 	// ContainerLogFormat is LogFormatCRI or LogFormatDockerJSON.
 	ContainerLogFormat string
+	// RestrictOOMScoreAdj raises every oom_score_adj asked for to dockercri's own, as
+	// containerd's restrict_oom_score_adj; on a host that forbids lowering it, that is
+	// done anyway.
+	RestrictOOMScoreAdj bool
 }
 
 // Default returns the configuration of a node that passes no flag.
@@ -97,6 +101,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
 	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
 	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server")
+	fs.BoolVar(&c.RestrictOOMScoreAdj, "restrict-oom-score-adj", c.RestrictOOMScoreAdj, "Never give a container an oom_score_adj below dockercri's own (automatic on hosts that forbid lowering it)")
 	fs.StringVar(&c.ContainerLogFormat, "container-log-format", c.ContainerLogFormat, `"cri" (CRI log files the kubelet rotates) or "docker-json" (a symlink to Docker's json-file log, as dockershim)`)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: error, warn, info, debug or trace (klog's -v sets verbosity directly)")
 }

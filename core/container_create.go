@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/versions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -102,14 +103,14 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		// The CRI gives the cgroup parent for the pod only: its containers go under it.
 		hc.CgroupParent = sandboxHC.CgroupParent
 	}
-	if err := s.applyLinuxContainerConfig(cfg.GetLinux(), sandboxID, hc); err != nil {
-		return nil, nil, err
-	}
-	mounts, err := dockerMounts(cfg.GetMounts())
+	mounts, err := dockerMounts(cfg.GetMounts(), s.recursiveReadOnlyMounts())
 	if err != nil {
 		return nil, nil, err
 	}
 	hc.Mounts = mounts
+	if err := s.applyLinuxContainerConfig(cfg.GetLinux(), sandboxID, c, hc); err != nil {
+		return nil, nil, err
+	}
 	for _, d := range cfg.GetDevices() {
 		perms := d.GetPermissions()
 		if perms == "" {
@@ -120,38 +121,47 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 	return c, hc, nil
 }
 
-// applyLinuxContainerConfig applies the Linux namespaces and resources of a container.
-func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig, sandboxID string, hc *container.HostConfig) error {
-	switch lc.GetSecurityContext().GetNamespaceOptions().GetPid() {
+// applyLinuxContainerConfig applies the Linux namespaces, resources and security
+// context of a container.
+func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig, sandboxID string, c *container.Config, hc *container.HostConfig) error {
+	ns := lc.GetSecurityContext().GetNamespaceOptions()
+	switch ns.GetPid() {
 	case runtimeapi.NamespaceMode_POD:
 		hc.PidMode = container.PidMode("container:" + sandboxID)
 	case runtimeapi.NamespaceMode_NODE:
 		hc.PidMode = "host"
 	case runtimeapi.NamespaceMode_TARGET:
-		target := lc.GetSecurityContext().GetNamespaceOptions().GetTargetId()
-		if target == "" {
+		if ns.GetTargetId() == "" {
 			return status.Error(codes.InvalidArgument, "PID namespace mode TARGET needs a target id")
 		}
-		hc.PidMode = container.PidMode("container:" + target)
+		hc.PidMode = container.PidMode("container:" + ns.GetTargetId())
 	}
-	r := lc.GetResources()
-	hc.Resources.CPUPeriod = r.GetCpuPeriod()
-	hc.Resources.CPUQuota = r.GetCpuQuota()
-	hc.Resources.CPUShares = r.GetCpuShares()
-	hc.Resources.Memory = r.GetMemoryLimitInBytes()
-	hc.Resources.MemorySwap = r.GetMemorySwapLimitInBytes()
-	hc.Resources.CpusetCpus = r.GetCpusetCpus()
-	hc.Resources.CpusetMems = r.GetCpusetMems()
-	// The kubelet asks for -997 for guaranteed pods; a host that forbids lowering
-	// oom_score_adj would fail every such container.
-	hc.OomScoreAdj = s.host.clampOOMScoreAdj(int(r.GetOomScoreAdj()))
-	return nil
+	switch ns.GetIpc() {
+	case runtimeapi.NamespaceMode_NODE:
+		hc.IpcMode = "host"
+	case runtimeapi.NamespaceMode_CONTAINER:
+		hc.IpcMode = "private"
+	}
+	res, oom, err := s.dockerResources(lc.GetResources())
+	if err != nil {
+		return err
+	}
+	res.CgroupParent = hc.CgroupParent
+	hc.Resources = res
+	hc.OomScoreAdj = oom
+	return s.applySecurityContext(lc.GetSecurityContext(), c, hc)
+}
+
+// recursiveReadOnlyMounts tells whether Docker can make read-only mounts recursive
+// (Engine API 1.44, Docker 25, and later).
+func (s *Service) recursiveReadOnlyMounts() bool {
+	return versions.GreaterThanOrEqualTo(s.docker.ClientVersion(), "1.44")
 }
 
 // dockerMounts translates CRI mounts into Docker bind mounts. The host path must exist
 // (a bind of a missing path is an error, not a new empty directory) and a symlink is
 // followed, as the kubelet expects of every runtime.
-func dockerMounts(ms []*runtimeapi.Mount) ([]mount.Mount, error) {
+func dockerMounts(ms []*runtimeapi.Mount, recursiveReadOnly bool) ([]mount.Mount, error) {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
 		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
@@ -169,6 +179,17 @@ func dockerMounts(ms []*runtimeapi.Mount) ([]mount.Mount, error) {
 			bm.BindOptions.Propagation = mount.PropagationRShared
 		default:
 			bm.BindOptions.Propagation = mount.PropagationRPrivate
+		}
+		if m.GetRecursiveReadOnly() {
+			switch {
+			case !m.GetReadonly():
+				return nil, status.Errorf(codes.InvalidArgument, "mount %s: recursive read-only needs read-only", m.GetContainerPath())
+			case bm.BindOptions.Propagation != mount.PropagationRPrivate:
+				return nil, status.Errorf(codes.InvalidArgument, "mount %s: recursive read-only needs private propagation", m.GetContainerPath())
+			case !recursiveReadOnly:
+				return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make a mount recursively read-only (Engine API 1.44 and later can)", m.GetContainerPath())
+			}
+			bm.BindOptions.ReadOnlyForceRecursive = true
 		}
 		out = append(out, bm)
 	}

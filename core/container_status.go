@@ -44,7 +44,11 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {
-		info, err := json.Marshal(map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "pid": pidOf(insp)})
+		verbose := map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "pid": pidOf(insp)}
+		if fallback := insp.Config.Labels[labelPrivilegedFallback]; fallback != "" {
+			verbose["privileged"] = "restricted host: " + fallback
+		}
+		info, err := json.Marshal(verbose)
 		if err != nil {
 			return nil, grpcerr.Wrap(err, "encode container info")
 		}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/system"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -78,21 +80,16 @@ func kindName(kind string) string {
 
 // dockerRuntime maps a CRI runtime handler (a RuntimeClass) to the Docker runtime of
 // that name; the empty handler is Docker's default runtime.
-func (s *Service) dockerRuntime(ctx context.Context, handler string) (string, error) {
+func dockerRuntime(info system.Info, handler string) (string, error) {
 	if handler == "" {
 		return "", nil
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	info, err := s.docker.Info(ctx)
-	if err != nil {
-		return "", grpcerr.Wrap(err, "docker info")
 	}
 	if _, ok := info.Runtimes[handler]; !ok {
 		known := make([]string, 0, len(info.Runtimes))
 		for name := range info.Runtimes {
 			known = append(known, name)
 		}
+		sort.Strings(known)
 		return "", status.Errorf(codes.InvalidArgument, "runtime handler %q: Docker has no such runtime (it has %s)", handler, strings.Join(known, ", "))
 	}
 	return handler, nil

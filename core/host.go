@@ -1,49 +1,79 @@
 package core
 
 import (
-	"bufio"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/versions"
+	"github.com/moby/sys/capability"
 	"k8s.io/klog/v2"
 )
-
-// capSysResource is CAP_SYS_RESOURCE's bit: without it no process may lower its
-// oom_score_adj, and runc fails a container asked to start with a lower one.
-const capSysResource = 24
 
 // hostLimits is what this host lets containers have, probed once at start-up.
 type hostLimits struct {
 	// minOOMScoreAdj is the lowest oom_score_adj a container may ask for.
 	minOOMScoreAdj int
-	// oomRestricted is set when the host forbids lowering oom_score_adj.
-	oomRestricted bool
+	// bounding are the capabilities of the host's bounding set, Docker's names.
+	bounding []string
+	// missing are the capabilities the kernel knows and the bounding set lacks.
+	missing []string
 }
 
-// probeHost finds what the host allows. On a host whose capability bounding set lacks
-// CAP_SYS_RESOURCE (nested and CI hosts), processes can only raise their oom_score_adj
-// above what they inherit, so the floor is dockercri's own value, as containerd's
-// restrict_oom_score_adj takes it.
-func probeHost() hostLimits {
+// probeHost finds what the host allows and logs it once. Without CAP_SYS_RESOURCE in
+// the bounding set (nested and CI hosts) no process may lower its oom_score_adj, and
+// runc fails a container asked to start with a lower one: the floor is then dockercri's
+// own value, as containerd's restrict_oom_score_adj takes it; restrictOOM asks for that
+// floor on any host.
+func probeHost(restrictOOM bool) hostLimits {
 	h := hostLimits{minOOMScoreAdj: -1000}
-	bnd, err := statusHex("/proc/self/status", "CapBnd:")
+	last, err := capability.LastCap()
 	if err != nil {
 		klog.ErrorS(err, "Cannot read the capability bounding set; assuming an unrestricted host")
 		return h
 	}
-	if bnd&(1<<capSysResource) != 0 {
-		return h
-	}
-	h.oomRestricted = true
-	h.minOOMScoreAdj = 0
-	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			h.minOOMScoreAdj = v
+	for c := capability.Cap(0); c <= last; c++ {
+		name := "CAP_" + strings.ToUpper(c.String())
+		if ok, err := capability.GetBound(c); err == nil && ok {
+			h.bounding = append(h.bounding, name)
+		} else {
+			h.missing = append(h.missing, name)
 		}
 	}
-	klog.InfoS("Host forbids lowering oom_score_adj (no CAP_SYS_RESOURCE in the bounding set): containers get at least this value", "minOOMScoreAdj", h.minOOMScoreAdj)
+	oomRestricted := restrictOOM || !h.hasCap("CAP_SYS_RESOURCE")
+	if oomRestricted {
+		h.minOOMScoreAdj = ownOOMScoreAdj()
+	}
+	if len(h.missing) > 0 || restrictOOM {
+		klog.InfoS("Restricted host: containers get at most what it allows",
+			"missingCapabilities", strings.Join(h.missing, ","), "minOOMScoreAdj", h.minOOMScoreAdj,
+			"privileged", map[bool]string{true: "every capability of the bounding set", false: "Docker's"}[h.privilegedRestricted()])
+	}
 	return h
+}
+
+func ownOOMScoreAdj() int {
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+func (h hostLimits) hasCap(name string) bool {
+	for _, c := range h.bounding {
+		if c == name {
+			return true
+		}
+	}
+	return false
 }
 
 // clampOOMScoreAdj is v, raised to what the host permits.
@@ -51,21 +81,53 @@ func (h hostLimits) clampOOMScoreAdj(v int) int {
 	return max(v, h.minOOMScoreAdj)
 }
 
-// statusHex reads a hexadecimal field of a /proc status file.
-func statusHex(path, field string) (uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
-			return strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+// privilegedRestricted tells whether Docker's privileged mode would fail here: it asks
+// for every capability the kernel knows.
+func (h hostLimits) privilegedRestricted() bool { return len(h.missing) > 0 }
+
+// lastCapEveryDocker is CAP_AUDIT_READ, the last capability every supported Docker
+// knows; Docker refuses a name it does not know, even to drop it.
+const lastCapEveryDocker = 37
+
+// unavailableCaps are the capabilities the host cannot give, among those Docker at API
+// version apiVersion knows and would grant for "ALL" (Docker 23, API 1.42, added
+// CAP_PERFMON, CAP_BPF and CAP_CHECKPOINT_RESTORE).
+func (h hostLimits) unavailableCaps(apiVersion string) []string {
+	var out []string
+	for _, name := range h.missing {
+		c, ok := capByName(name)
+		if ok && (c <= lastCapEveryDocker || versions.GreaterThanOrEqualTo(apiVersion, "1.42")) {
+			out = append(out, name)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
+	return out
+}
+
+func capByName(name string) (capability.Cap, bool) {
+	for _, c := range capability.ListKnown() {
+		if "CAP_"+strings.ToUpper(c.String()) == name {
+			return c, true
+		}
 	}
-	return 0, os.ErrNotExist
+	return 0, false
+}
+
+// hostDevices are the host's device nodes, as Docker's privileged mode gives them,
+// leaving out the directories Docker leaves out.
+func hostDevices() []container.DeviceMapping {
+	skip := map[string]bool{"/dev/pts": true, "/dev/shm": true, "/dev/mqueue": true, "/dev/fd": true, "/dev/.udev": true, "/dev/console": true}
+	var out []container.DeviceMapping
+	_ = filepath.WalkDir("/dev", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case skip[path] && d.IsDir():
+			return filepath.SkipDir
+		case skip[path] || d.Type()&fs.ModeDevice == 0:
+			return nil
+		}
+		out = append(out, container.DeviceMapping{PathOnHost: path, PathInContainer: path, CgroupPermissions: "rwm"})
+		return nil
+	})
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/docker/docker/api/types/system"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -62,7 +63,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond},
 	}}
 	if req.GetVerbose() && runtimeCond.Status {
-		info, err := s.dockerInfo(ctx)
+		info, err := s.verboseInfo(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -71,11 +72,11 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 	return resp, nil
 }
 
-// dockerInfo is Status's verbose info: what Docker runs as, in JSON.
-func (s *Service) dockerInfo(ctx context.Context) (string, error) {
-	info, err := s.docker.Info(ctx)
+// verboseInfo is Status's verbose info: what Docker runs as, in JSON.
+func (s *Service) verboseInfo(ctx context.Context) (string, error) {
+	info, err := s.dockerInfo(ctx)
 	if err != nil {
-		return "", grpcerr.Wrap(err, "docker info")
+		return "", err
 	}
 	out, err := json.Marshal(map[string]string{
 		"dockerVersion": info.ServerVersion,
@@ -93,17 +94,26 @@ func (s *Service) dockerInfo(ctx context.Context) (string, error) {
 
 // RuntimeConfig tells the kubelet which cgroup driver Docker uses, so that the two agree.
 func (s *Service) RuntimeConfig(ctx context.Context, _ *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	info, err := s.docker.Info(ctx)
+	info, err := s.dockerInfo(ctx)
 	if err != nil {
-		return nil, grpcerr.Wrap(err, "docker info")
+		return nil, err
 	}
 	driver, err := cgroupDriver(info.CgroupDriver)
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
+}
+
+// dockerInfo is Docker's system info, within the request timeout.
+func (s *Service) dockerInfo(ctx context.Context) (system.Info, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.docker.Info(ctx)
+	if err != nil {
+		return info, grpcerr.Wrap(err, "docker info")
+	}
+	return info, nil
 }
 
 func cgroupDriver(name string) (runtimeapi.CgroupDriver, error) {

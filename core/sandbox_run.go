@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 
@@ -25,7 +26,11 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := validateSandboxConfig(cfg); err != nil {
 		return nil, err
 	}
-	runtime, err := s.dockerRuntime(ctx, req.GetRuntimeHandler())
+	info, err := s.dockerInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runtime, err := dockerRuntime(info, req.GetRuntimeHandler())
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +43,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err != nil {
 		return nil, err
 	}
-	config, hostConfig := s.sandboxDockerConfig(cfg, image, runtime)
+	config, hostConfig, err := s.sandboxDockerConfig(cfg, image, runtime, info.CgroupDriver)
+	if err != nil {
+		return nil, err
+	}
 	if h := req.GetRuntimeHandler(); h != "" {
 		config.Labels[labelRuntimeHandler] = h
 	}
@@ -95,11 +103,36 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 			return status.Errorf(codes.InvalidArgument, "sandbox metadata %q contains %q", f, nameDelimiter)
 		}
 	}
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	for name := range cfg.GetLinux().GetSysctls() {
+		if err := checkSysctl(name, ns); err != nil {
+			return status.Errorf(codes.InvalidArgument, "sysctl %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// checkSysctl accepts the sysctls a pod may set: those of the IPC and network
+// namespaces, and only when the pod has its own of that namespace.
+func checkSysctl(name string, ns *runtimeapi.NamespaceOption) error {
+	name = strings.ReplaceAll(name, "/", ".")
+	switch {
+	case name == "kernel.sem" || strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") || strings.HasPrefix(name, "fs.mqueue."):
+		if ns.GetIpc() == runtimeapi.NamespaceMode_NODE {
+			return errors.New("an IPC sysctl in a pod that shares the host's IPC namespace")
+		}
+	case strings.HasPrefix(name, "net."):
+		if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+			return errors.New("a network sysctl in a host-network pod")
+		}
+	default:
+		return errors.New("not namespaced: it would change the whole node")
+	}
 	return nil
 }
 
 // sandboxDockerConfig translates a sandbox config into the pause container's Docker config.
-func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, runtime string) (*container.Config, *container.HostConfig) {
+func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, runtime, cgroupDriver string) (*container.Config, *container.HostConfig, error) {
 	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
 	labels[labelType] = typeSandbox
 	labels[labelContainerName] = sandboxContainerName
@@ -112,7 +145,7 @@ func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, r
 		Sysctls: cfg.GetLinux().GetSysctls(),
 		Resources: container.Resources{
 			CPUShares:    sandboxCPUShares,
-			CgroupParent: cfg.GetLinux().GetCgroupParent(),
+			CgroupParent: cgroupParent(cfg.GetLinux().GetCgroupParent(), cgroupDriver),
 		},
 	}
 	oom := s.host.clampOOMScoreAdj(sandboxOOMScoreAdj)
@@ -133,7 +166,21 @@ func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, r
 	case runtimeapi.NamespaceMode_POD:
 		labels[labelSharedPID] = "true"
 	}
-	return config, hc
+	// The pod's security context applies to the pause container too (user, read-only
+	// rootfs, seccomp, AppArmor, SELinux), as containerd applies it; privileged never:
+	// pause needs nothing.
+	ssc := cfg.GetLinux().GetSecurityContext()
+	sc := &runtimeapi.LinuxContainerSecurityContext{
+		RunAsUser: ssc.GetRunAsUser(), RunAsGroup: ssc.GetRunAsGroup(), SupplementalGroups: ssc.GetSupplementalGroups(),
+		ReadonlyRootfs: ssc.GetReadonlyRootfs(), SelinuxOptions: ssc.GetSelinuxOptions(),
+		Seccomp: ssc.GetSeccomp(), SeccompProfilePath: ssc.GetSeccompProfilePath(), Apparmor: ssc.GetApparmor(),
+	}
+	if err := s.applySecurityContext(sc, config, hc); err != nil {
+		return nil, nil, err
+	}
+	// Docker's default masked and read-only paths: the kubelet sends none for the pod.
+	hc.MaskedPaths, hc.ReadonlyPaths = nil, nil
+	return config, hc, nil
 }
 
 // sandboxOOMScoreAdj keeps pause containers alive under memory pressure longer than

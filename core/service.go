@@ -40,7 +40,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		images:      images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
 		checkpoints: checkpoint.NewStore(cfg.RootDirectory),
 		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
-		host:        probeHost(),
+		host:        probeHost(cfg.RestrictOOMScoreAdj),
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -11,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/engine"
 )
 
 func TestNamesRoundTrip(t *testing.T) {
@@ -56,8 +59,17 @@ func TestLabelsRoundTrip(t *testing.T) {
 
 func testService() *Service {
 	cfg := config.Default()
-	return &Service{cfg: cfg, host: hostLimits{minOOMScoreAdj: -1000}}
+	return &Service{cfg: cfg, docker: versionedEngine{version: "1.41"}, host: hostLimits{minOOMScoreAdj: -1000}}
 }
+
+// versionedEngine is a Docker that only tells its negotiated API version: the
+// translation asks it nothing else.
+type versionedEngine struct {
+	engine.Engine
+	version string
+}
+
+func (e versionedEngine) ClientVersion() string { return e.version }
 
 func TestSandboxDockerConfig(t *testing.T) {
 	s := testService()
@@ -71,7 +83,10 @@ func TestSandboxDockerConfig(t *testing.T) {
 			Sysctls:      map[string]string{"net.ipv4.ip_forward": "1"},
 		},
 	}
-	c, hc := s.sandboxDockerConfig(cfg, "pause:1", "runc")
+	c, hc, err := s.sandboxDockerConfig(cfg, "pause:1", "runc", "cgroupfs")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Image != "pause:1" || c.Hostname != "web-0" || c.Labels[labelType] != typeSandbox || c.Labels[labelContainerName] != "POD" || c.Labels["annotation.a"] != "b" {
 		t.Errorf("config = %+v", c)
 	}
@@ -82,14 +97,19 @@ func TestSandboxDockerConfig(t *testing.T) {
 
 	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
 		Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE}}
-	c, hc = s.sandboxDockerConfig(cfg, "pause:1", "")
+	cfg.Linux.SecurityContext.RunAsUser = &runtimeapi.Int64Value{Value: 65535}
+	cfg.Linux.SecurityContext.ReadonlyRootfs = true
+	c, hc, _ = s.sandboxDockerConfig(cfg, "pause:1", "", "cgroupfs")
+	if c.User != "65535" || !hc.ReadonlyRootfs || hc.MaskedPaths != nil {
+		t.Errorf("pod security context on the pause container: user %q read-only %v masked %v", c.User, hc.ReadonlyRootfs, hc.MaskedPaths)
+	}
 	if hc.NetworkMode != "host" || hc.PidMode != "host" || hc.IpcMode != "host" || c.Hostname != "" {
 		t.Errorf("host namespaces: config %+v host config %+v", c, hc)
 	}
 
 	// A restricted host raises oom_score_adj to what it allows.
-	s.host = hostLimits{minOOMScoreAdj: 0, oomRestricted: true}
-	if _, hc = s.sandboxDockerConfig(cfg, "pause:1", ""); hc.OomScoreAdj != 0 {
+	s.host = hostLimits{minOOMScoreAdj: 0}
+	if _, hc, _ = s.sandboxDockerConfig(cfg, "pause:1", "", "cgroupfs"); hc.OomScoreAdj != 0 {
 		t.Errorf("restricted host: oom_score_adj %d, want 0", hc.OomScoreAdj)
 	}
 }
@@ -214,14 +234,31 @@ func TestResolvConf(t *testing.T) {
 }
 
 func TestHostLimits(t *testing.T) {
-	h := hostLimits{minOOMScoreAdj: 0, oomRestricted: true}
+	h := hostLimits{minOOMScoreAdj: 0}
 	if h.clampOOMScoreAdj(-997) != 0 || h.clampOOMScoreAdj(500) != 500 {
 		t.Error("clamp on a restricted host")
 	}
 	if (hostLimits{minOOMScoreAdj: -1000}).clampOOMScoreAdj(-997) != -997 {
 		t.Error("clamp on an unrestricted host")
 	}
-	if _, err := statusHex("/proc/self/status", "CapBnd:"); err != nil {
-		t.Errorf("statusHex: %v", err)
+	// The probe agrees with /proc about CAP_SYS_RESOURCE (bit 24 of CapBnd).
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "CapBnd:")
+	bnd, err := strconv.ParseUint(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]), 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = probeHost(false)
+	if got, want := h.hasCap("CAP_SYS_RESOURCE"), bnd&(1<<24) != 0; got != want {
+		t.Errorf("probe says CAP_SYS_RESOURCE %v, CapBnd says %v", got, want)
+	}
+	if want := bnd&(1<<24) == 0; h.privilegedRestricted() != want || (h.minOOMScoreAdj >= 0) != want {
+		t.Errorf("restricted host %v: privilegedRestricted %v, floor %d", want, h.privilegedRestricted(), h.minOOMScoreAdj)
+	}
+	if probeHost(true).minOOMScoreAdj < -999 {
+		t.Error("--restrict-oom-score-adj did not raise the floor")
 	}
 }

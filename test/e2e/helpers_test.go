@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -61,3 +62,9 @@ func hasPrefixAny(s string, prefixes ...string) bool {
 
 // statusCode is err's gRPC code.
 func statusCode(err error) codes.Code { return status.Code(err) }
+
+// execCommand runs a host command and returns its combined output.
+func execCommand(argv ...string) (string, error) {
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	return string(out), err
+}

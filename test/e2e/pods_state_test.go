@@ -314,20 +314,4 @@ func TestOOMScoreAdjOnRestrictedHost(t *testing.T) {
 }
 
 // restrictedHost probes the capability bounding set for CAP_SYS_RESOURCE.
-func restrictedHost(t *testing.T) bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			v, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return v&(1<<24) == 0
-		}
-	}
-	t.Fatal("no CapBnd in /proc/self/status")
-	return false
-}
+func restrictedHost(t *testing.T) bool { return hostCapBnd(t)&(1<<24) == 0 }

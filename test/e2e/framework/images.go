@@ -23,7 +23,7 @@ const BusyboxPath = "/usr/bin/busybox"
 var busyboxApplets = []string{
 	"sh", "cat", "echo", "sleep", "ls", "id", "true", "false", "env", "ps", "hostname",
 	"stty", "wc", "head", "tail", "nc", "httpd", "dd", "grep", "mount", "touch", "mkdir",
-	"rm", "kill", "top", "ip", "ipcs", "date", "yes", "seq", "printf", "test", "uname", "wget", "tr",
+	"rm", "kill", "top", "ip", "ipcs", "date", "yes", "seq", "printf", "test", "uname", "wget", "tr", "readlink", "umount",
 }
 
 // RootFS is a tar of a tiny busybox root filesystem, with extra files added as given

@@ -1,0 +1,95 @@
+package core
+
+import (
+	"context"
+	"path"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/grpcerr"
+)
+
+// dockerResources translates a container's resources into Docker's. What Docker cannot
+// set is an error, not silently dropped: hugepage limits (the kubelet sends every size
+// with limit 0, which is no limit and accepted) and cgroup v2 unified settings.
+func (s *Service) dockerResources(r *runtimeapi.LinuxContainerResources) (container.Resources, int, error) {
+	for _, hp := range r.GetHugepageLimits() {
+		if hp.GetLimit() != 0 {
+			return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "hugepage limit %s=%d: Docker Engine cannot limit hugepages", hp.GetPageSize(), hp.GetLimit())
+		}
+	}
+	if len(r.GetUnified()) > 0 {
+		return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "cgroup v2 unified resources %v: Docker Engine cannot set them", r.GetUnified())
+	}
+	res := container.Resources{
+		CPUPeriod:  r.GetCpuPeriod(),
+		CPUQuota:   r.GetCpuQuota(),
+		CPUShares:  r.GetCpuShares(),
+		Memory:     r.GetMemoryLimitInBytes(),
+		MemorySwap: r.GetMemorySwapLimitInBytes(),
+		CpusetCpus: r.GetCpusetCpus(),
+		CpusetMems: r.GetCpusetMems(),
+	}
+	// The kubelet asks for -997 for guaranteed pods; a host that forbids lowering
+	// oom_score_adj would fail every such container.
+	return res, s.host.clampOOMScoreAdj(int(r.GetOomScoreAdj())), nil
+}
+
+// UpdateContainerResources changes a container's limits, running or not.
+func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	insp, err := s.inspectKind(ctx, req.GetContainerId(), typeContainer)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLinux() == nil {
+		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	}
+	res, _, err := s.dockerResources(req.GetLinux())
+	if err != nil {
+		return nil, err
+	}
+	// Docker refuses a memory limit above the swap limit it has: raise the swap limit
+	// along (the kubelet does not manage swap per container).
+	if res.Memory > 0 && res.MemorySwap == 0 && insp.HostConfig != nil && insp.HostConfig.MemorySwap > 0 && insp.HostConfig.MemorySwap < res.Memory {
+		res.MemorySwap = res.Memory
+	}
+	if _, err := s.docker.ContainerUpdate(ctx, insp.ID, container.UpdateConfig{Resources: res}); err != nil {
+		return nil, grpcerr.Wrap(err, "update resources of "+insp.ID)
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// cgroupParent is the pod's cgroup parent in the form Docker's cgroup driver takes: the
+// kubelet's cgroupfs path "/kubepods/burstable/pod1" is "kubepods-burstable-pod1.slice"
+// under systemd, and the other way round.
+func cgroupParent(parent, driver string) string {
+	if parent == "" {
+		return ""
+	}
+	isSlice := strings.HasSuffix(parent, ".slice")
+	switch {
+	case driver == "systemd" && !isSlice:
+		parts := strings.FieldsFunc(path.Clean(parent), func(r rune) bool { return r == '/' })
+		if len(parts) == 0 {
+			return ""
+		}
+		return strings.Join(parts, "-") + ".slice"
+	case driver != "systemd" && isSlice:
+		// "kubepods-burstable-pod1.slice" is the slice of "kubepods-burstable.slice" in
+		// "kubepods.slice": the cgroupfs path names each level.
+		name := strings.TrimSuffix(path.Base(parent), ".slice")
+		parts := strings.Split(name, "-")
+		p := ""
+		for i := range parts {
+			p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
+		}
+		return p
+	}
+	return parent
+}

@@ -1,0 +1,223 @@
+package core
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// translate runs a container config with sc and resources through the translation.
+func translate(t *testing.T, s *Service, sc *runtimeapi.LinuxContainerSecurityContext, r *runtimeapi.LinuxContainerResources) (*container.Config, *container.HostConfig, error) {
+	t.Helper()
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+		Image:    &runtimeapi.ImageSpec{Image: "img"},
+		Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: sc, Resources: r},
+	}
+	return s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, "")
+}
+
+func TestSecurityContextTranslation(t *testing.T) {
+	s := testService()
+	profile := filepath.Join(t.TempDir(), "profile.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		sc    *runtimeapi.LinuxContainerSecurityContext
+		check func(c *container.Config, hc *container.HostConfig) bool
+	}{
+		{"image user", nil, func(c *container.Config, hc *container.HostConfig) bool { return c.User == "" }},
+		{"uid and gid", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 2000}, SupplementalGroups: []int64{3, 4}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return c.User == "1000:2000" && slices.Equal(hc.GroupAdd, []string{"3", "4"})
+			}},
+		{"uid 0", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 0}},
+			func(c *container.Config, hc *container.HostConfig) bool { return c.User == "0" }},
+		{"username", &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "nobody"},
+			func(c *container.Config, hc *container.HostConfig) bool { return c.User == "nobody" }},
+		{"capabilities", &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"NET_ADMIN", "CAP_SYS_TIME"}, DropCapabilities: []string{"ALL"}}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Equal(hc.CapAdd, []string{"CAP_NET_ADMIN", "CAP_SYS_TIME"}) && slices.Equal(hc.CapDrop, []string{"ALL"})
+			}},
+		{"flags", &runtimeapi.LinuxContainerSecurityContext{NoNewPrivs: true, ReadonlyRootfs: true},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return hc.ReadonlyRootfs && slices.Contains(hc.SecurityOpt, "no-new-privileges")
+			}},
+		{"paths given", &runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Equal(hc.MaskedPaths, []string{"/proc/kcore"}) && slices.Equal(hc.ReadonlyPaths, []string{"/proc/sys"})
+			}},
+		{"no paths means none", &runtimeapi.LinuxContainerSecurityContext{},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return hc.MaskedPaths != nil && len(hc.MaskedPaths) == 0 && hc.ReadonlyPaths != nil && len(hc.ReadonlyPaths) == 0
+			}},
+		{"no seccomp is unconfined", &runtimeapi.LinuxContainerSecurityContext{},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Contains(hc.SecurityOpt, "seccomp=unconfined")
+			}},
+		{"seccomp runtime default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}},
+			func(c *container.Config, hc *container.HostConfig) bool { return len(hc.SecurityOpt) == 0 }},
+		{"seccomp localhost", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Contains(hc.SecurityOpt, `seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`)
+			}},
+		{"deprecated seccomp paths", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "localhost/" + profile},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Contains(hc.SecurityOpt, `seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`)
+			}},
+		{"deprecated docker/default", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "docker/default"},
+			func(c *container.Config, hc *container.HostConfig) bool { return len(hc.SecurityOpt) == 0 }},
+		{"apparmor", &runtimeapi.LinuxContainerSecurityContext{Apparmor: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "my-profile"}, Seccomp: &runtimeapi.SecurityProfile{}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Equal(hc.SecurityOpt, []string{"apparmor=my-profile"})
+			}},
+		{"apparmor unconfined, deprecated", &runtimeapi.LinuxContainerSecurityContext{ApparmorProfile: "unconfined", Seccomp: &runtimeapi.SecurityProfile{}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Equal(hc.SecurityOpt, []string{"apparmor=unconfined"})
+			}},
+		{"selinux", &runtimeapi.LinuxContainerSecurityContext{SelinuxOptions: &runtimeapi.SELinuxOption{User: "u", Type: "t", Level: "s0:c1"}, Seccomp: &runtimeapi.SecurityProfile{}},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return slices.Equal(hc.SecurityOpt, []string{"label=user:u", "label=type:t", "label=level:s0:c1"})
+			}},
+		{"privileged", &runtimeapi.LinuxContainerSecurityContext{Privileged: true},
+			func(c *container.Config, hc *container.HostConfig) bool {
+				return hc.Privileged && c.Labels[labelPrivilegedFallback] == ""
+			}},
+	}
+	for _, tc := range cases {
+		c, hc, err := translate(t, s, tc.sc, nil)
+		if err != nil || !tc.check(c, hc) {
+			t.Errorf("%s: user %q caps +%v -%v opts %q masked %v ro %v privileged %v, err %v", tc.name, c.User, hc.CapAdd, hc.CapDrop, hc.SecurityOpt, hc.MaskedPaths, hc.ReadonlyPaths, hc.Privileged, err)
+		}
+	}
+
+	for name, sc := range map[string]*runtimeapi.LinuxContainerSecurityContext{
+		"group without user":     {RunAsGroup: &runtimeapi.Int64Value{Value: 1}},
+		"missing seccomp file":   {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/nonexistent.json"}},
+		"unknown seccomp path":   {SeccompProfilePath: "bogus"},
+		"apparmor without a ref": {Apparmor: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost}},
+	} {
+		if _, _, err := translate(t, s, sc, nil); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+}
+
+// On a host whose bounding set lacks capabilities, privileged is the closest it allows.
+func TestPrivilegedOnRestrictedHost(t *testing.T) {
+	s := testService()
+	s.host = hostLimits{bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}, missing: []string{"CAP_SYS_RESOURCE", "CAP_BPF"}}
+	c, hc, err := translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.Privileged || !slices.Equal(hc.CapAdd, []string{"ALL"}) || !slices.Equal(hc.CapDrop, []string{"CAP_SYS_RESOURCE"}) {
+		t.Errorf("caps: privileged %v +%v -%v", hc.Privileged, hc.CapAdd, hc.CapDrop)
+	}
+	if !slices.Contains(hc.SecurityOpt, "seccomp=unconfined") || !slices.Contains(hc.SecurityOpt, "apparmor=unconfined") ||
+		len(hc.MaskedPaths) != 0 || hc.MaskedPaths == nil || len(hc.ReadonlyPaths) != 0 || !slices.Contains(hc.DeviceCgroupRules, "a *:* rwm") {
+		t.Errorf("confinement: opts %q masked %v ro %v rules %v", hc.SecurityOpt, hc.MaskedPaths, hc.ReadonlyPaths, hc.DeviceCgroupRules)
+	}
+	// Docker 20.10 does not know CAP_BPF: "ALL" does not give it, and naming it fails.
+	_, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"NET_RAW"}}}, nil)
+	if !slices.Equal(hc.CapAdd, []string{"ALL"}) || !slices.Equal(hc.CapDrop, []string{"CAP_NET_RAW", "CAP_SYS_RESOURCE"}) {
+		t.Errorf("add ALL on a restricted host: +%v -%v", hc.CapAdd, hc.CapDrop)
+	}
+	s.docker = versionedEngine{version: "1.43"}
+	if _, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, nil); !slices.Equal(hc.CapDrop, []string{"CAP_SYS_RESOURCE", "CAP_BPF"}) {
+		t.Errorf("privileged, Docker that knows CAP_BPF: -%v", hc.CapDrop)
+	}
+	if !slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool { return m.Target == "/sys" && !m.ReadOnly }) {
+		t.Errorf("no writable /sys: %v", hc.Mounts)
+	}
+	if !slices.ContainsFunc(hc.Devices, func(d container.DeviceMapping) bool { return d.PathOnHost == "/dev/null" }) {
+		t.Errorf("host devices not given: %d devices", len(hc.Devices))
+	}
+	if !strings.Contains(c.Labels[labelPrivilegedFallback], "CAP_SYS_RESOURCE") {
+		t.Errorf("fallback label = %q", c.Labels[labelPrivilegedFallback])
+	}
+}
+
+func TestResourcesTranslation(t *testing.T) {
+	s := testService()
+	r := &runtimeapi.LinuxContainerResources{
+		CpuPeriod: 100000, CpuQuota: 50000, CpuShares: 256, MemoryLimitInBytes: 1 << 26, MemorySwapLimitInBytes: 1 << 26,
+		CpusetCpus: "0-1", CpusetMems: "0", OomScoreAdj: 500,
+		HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 0}},
+	}
+	_, hc, err := translate(t, s, nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := container.Resources{CPUPeriod: 100000, CPUQuota: 50000, CPUShares: 256, Memory: 1 << 26, MemorySwap: 1 << 26, CpusetCpus: "0-1", CpusetMems: "0"}
+	if !reflect.DeepEqual(hc.Resources, want) || hc.OomScoreAdj != 500 {
+		t.Errorf("resources = %+v oom %d", hc.Resources, hc.OomScoreAdj)
+	}
+	for name, bad := range map[string]*runtimeapi.LinuxContainerResources{
+		"hugepages": {HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 1 << 21}}},
+		"unified":   {Unified: map[string]string{"memory.high": "1000000"}},
+	} {
+		if _, _, err := translate(t, s, nil, bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+}
+
+func TestCgroupParent(t *testing.T) {
+	for _, tc := range []struct{ in, driver, want string }{
+		{"/kubepods/burstable/pod1", "cgroupfs", "/kubepods/burstable/pod1"},
+		{"/kubepods/burstable/pod1", "systemd", "kubepods-burstable-pod1.slice"},
+		{"kubepods-burstable-pod1.slice", "systemd", "kubepods-burstable-pod1.slice"},
+		{"kubepods-burstable-pod1.slice", "cgroupfs", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"},
+		{"", "systemd", ""},
+	} {
+		if got := cgroupParent(tc.in, tc.driver); got != tc.want {
+			t.Errorf("cgroupParent(%q, %s) = %q, want %q", tc.in, tc.driver, got, tc.want)
+		}
+	}
+}
+
+func TestRecursiveReadOnlyMounts(t *testing.T) {
+	dir := t.TempDir()
+	rro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true, RecursiveReadOnly: true}}
+	if ms, err := dockerMounts(rro, true); err != nil || !ms[0].BindOptions.ReadOnlyForceRecursive {
+		t.Errorf("supported: %v, %v", ms, err)
+	}
+	if _, err := dockerMounts(rro, false); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Docker without it: %v", err)
+	}
+	rro[0].Readonly = false
+	if _, err := dockerMounts(rro, true); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("not read-only: %v", err)
+	}
+}
+
+func TestSysctlsMustBeNamespaced(t *testing.T) {
+	pod := &runtimeapi.NamespaceOption{}
+	host := &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE}
+	for _, tc := range []struct {
+		name string
+		ns   *runtimeapi.NamespaceOption
+		ok   bool
+	}{
+		{"net.ipv4.ip_forward", pod, true}, {"net/ipv4/ping_group_range", pod, true}, {"kernel.shm_rmid_forced", pod, true},
+		{"kernel.msgmax", pod, true}, {"kernel.sem", pod, true}, {"fs.mqueue.msg_max", pod, true},
+		{"net.ipv4.ip_forward", host, false}, {"kernel.shmmax", host, false},
+		{"vm.swappiness", pod, false}, {"kernel.pid_max", pod, false},
+	} {
+		if err := checkSysctl(tc.name, tc.ns); (err == nil) != tc.ok {
+			t.Errorf("%s (host namespaces %v): %v", tc.name, tc.ns == host, err)
+		}
+	}
+}
