@@ -59,7 +59,9 @@ type Config struct {
 	// ImagePullProgressDeadline cancels a pull that reports no progress for this long.
 	ImagePullProgressDeadline time.Duration
 	StreamingBindAddr         string
-	LogLevel                  string
+	// StreamingTLSCertFile and StreamingTLSKeyFile make the streaming server use TLS.
+	StreamingTLSCertFile, StreamingTLSKeyFile string
+	LogLevel                                  string
 	// ContainerLogFormat is LogFormatCRI or LogFormatDockerJSON.
 	ContainerLogFormat string
 	// RestrictOOMScoreAdj raises every oom_score_adj asked for to dockercri's own, as
@@ -100,7 +102,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files")
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
 	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
-	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server")
+	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server (port 0: any free port)")
+	fs.StringVar(&c.StreamingTLSCertFile, "streaming-tls-cert-file", "", "TLS certificate of the streaming server (with --streaming-tls-key-file)")
+	fs.StringVar(&c.StreamingTLSKeyFile, "streaming-tls-key-file", "", "TLS private key of the streaming server (with --streaming-tls-cert-file)")
 	fs.BoolVar(&c.RestrictOOMScoreAdj, "restrict-oom-score-adj", c.RestrictOOMScoreAdj, "Never give a container an oom_score_adj below dockercri's own (automatic on hosts that forbid lowering it)")
 	fs.StringVar(&c.ContainerLogFormat, "container-log-format", c.ContainerLogFormat, `"cri" (CRI log files the kubelet rotates) or "docker-json" (a symlink to Docker's json-file log, as dockershim)`)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: error, warn, info, debug or trace (klog's -v sets verbosity directly)")
@@ -125,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImagePullProgressDeadline <= 0 {
 		return fmt.Errorf("--image-pull-progress-deadline must be positive")
+	}
+	if (c.StreamingTLSCertFile == "") != (c.StreamingTLSKeyFile == "") {
+		return fmt.Errorf("--streaming-tls-cert-file and --streaming-tls-key-file go together")
 	}
 	if c.ContainerLogFormat != LogFormatCRI && c.ContainerLogFormat != LogFormatDockerJSON {
 		return fmt.Errorf("--container-log-format %q: want %q or %q", c.ContainerLogFormat, LogFormatCRI, LogFormatDockerJSON)

@@ -29,14 +29,9 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if len(req.GetCmd()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "exec needs a command")
 	}
-	ictx, cancel := s.withTimeout(ctx)
-	insp, err := s.inspectKind(ictx, req.GetContainerId(), typeContainer)
-	cancel()
+	insp, err := s.runningKind(ctx, req.GetContainerId(), typeContainer)
 	if err != nil {
 		return nil, err
-	}
-	if insp.State == nil || !insp.State.Running {
-		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", insp.ID)
 	}
 	execCtx := ctx
 	if t := req.GetTimeout(); t > 0 {
@@ -64,7 +59,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	case err = <-copied:
 	case <-execCtx.Done():
 		hijack.Close()
-		s.killExec(exec.ID, insp.ID)
+		s.reapExec(exec.ID, insp.ID)
 		if errors.Is(execCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, status.Errorf(codes.DeadlineExceeded, "command %q timed out after %ds", req.GetCmd(), req.GetTimeout())
 		}
@@ -101,22 +96,34 @@ func (s *Service) execExitCode(ctx context.Context, execID string) (int32, error
 	}
 }
 
-// killExec kills an exec'd process from the host: Docker has no call to end an exec, and
-// its process is a host process like any other (dockercri runs in the host's PID
-// namespace).
-func (s *Service) killExec(execID, containerID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RuntimeRequestTimeout)
-	defer cancel()
-	ei, err := s.docker.ContainerExecInspect(ctx, execID)
-	if err != nil {
-		klog.ErrorS(err, "Inspect timed-out exec to kill it", "containerID", containerID)
-		return
-	}
-	if !ei.Running || ei.Pid <= 0 {
-		return
-	}
-	if err := syscall.Kill(ei.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		klog.ErrorS(err, "Kill timed-out exec", "containerID", containerID, "pid", ei.Pid)
+// reapExecFor bounds how long reapExec waits for an exec to start, to kill it: Docker
+// may start one after the request that started it was cancelled, and reports it
+// running a moment before it knows its pid.
+const reapExecFor = 5 * time.Second
+
+// reapExec kills an exec'd process nobody waits for any more (a timed-out ExecSync, a
+// stream whose client left), from the host: Docker has no call to end an exec, and its
+// process is a host process like any other (dockercri runs in the host's PID
+// namespace). One that has exited, or never starts within reapExecFor, is left alone.
+func (s *Service) reapExec(execID, containerID string) {
+	deadline := time.Now().Add(reapExecFor)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RuntimeRequestTimeout)
+		ei, err := s.docker.ContainerExecInspect(ctx, execID)
+		cancel()
+		switch {
+		case err != nil:
+			klog.ErrorS(err, "Inspect an abandoned exec to kill it", "containerID", containerID)
+			return
+		case ei.Running && ei.Pid > 0:
+			if err := syscall.Kill(ei.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				klog.ErrorS(err, "Kill an abandoned exec", "containerID", containerID, "pid", ei.Pid)
+			}
+			return
+		case !ei.Running && ei.Pid != 0, time.Now().After(deadline):
+			return // exited, or never started
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

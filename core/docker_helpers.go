@@ -59,6 +59,21 @@ func (s *Service) inspectKind(ctx context.Context, id, kind string) (container.I
 	return insp, nil
 }
 
+// runningKind is inspectKind of a sandbox or container that must be running: one that
+// is not is FailedPrecondition.
+func (s *Service) runningKind(ctx context.Context, id, kind string) (container.InspectResponse, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	insp, err := s.inspectKind(ctx, id, kind)
+	if err != nil {
+		return insp, err
+	}
+	if insp.State == nil || !insp.State.Running {
+		return insp, status.Errorf(codes.FailedPrecondition, "%s %s is not running", kindName(kind), insp.ID)
+	}
+	return insp, nil
+}
+
 // inspectUnlessGone is inspectKind for Stop and Remove, which succeed on what is gone:
 // nil and no error when id is not there, nil and the error when the inspect failed.
 func (s *Service) inspectUnlessGone(ctx context.Context, id, kind string) (*container.InspectResponse, error) {

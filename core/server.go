@@ -16,6 +16,7 @@ import (
 	"github.com/dockercri/dockercri/config"
 	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/streaming"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
@@ -38,6 +39,13 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	defer stopResume()
 	go svc.resumeLogs(resumeCtx)
 
+	streams, err := streaming.Start(streaming.Options{Addr: cfg.StreamingBindAddr, CertFile: cfg.StreamingTLSCertFile, KeyFile: cfg.StreamingTLSKeyFile}, svc.StreamRuntime())
+	if err != nil {
+		return err
+	}
+	defer streams.Stop()
+	svc.SetStreamServer(streams)
+
 	path := cfg.SocketPath()
 	lis, err := listenUnix(path)
 	if err != nil {
@@ -54,7 +62,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	klog.InfoS("dockercri serving", "endpoint", cfg.Endpoint, "docker", cfg.DockerEndpoint)
+	klog.InfoS("dockercri serving", "endpoint", cfg.Endpoint, "docker", cfg.DockerEndpoint, "streaming", streams.Addr())
 
 	select {
 	case err = <-served:

@@ -14,6 +14,7 @@ import (
 	"github.com/dockercri/dockercri/core/images"
 	"github.com/dockercri/dockercri/engine"
 	"github.com/dockercri/dockercri/network"
+	"github.com/dockercri/dockercri/streaming"
 )
 
 // Service implements runtimeapi.RuntimeServiceServer. RPCs a later part of dockercri
@@ -29,6 +30,7 @@ type Service struct {
 	logs        logCopier
 	host        hostLimits
 	pauseImages sandboxImages
+	streams     *streaming.Server
 }
 
 // NewService returns the CRI services on docker.
