@@ -61,6 +61,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	s.refresh(ctx, id)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

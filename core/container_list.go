@@ -2,43 +2,32 @@ package core
 
 import (
 	"context"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
-
-	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
-// ListContainers lists the pods' containers Docker has, filtered by id (full or
-// prefix), state, sandbox and labels.
+// ListContainers lists the pods' containers, filtered by id (full or prefix), state,
+// sandbox and labels, from the view of Docker: no Docker call.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	args := filters.NewArgs(filters.Arg("label", labelType+"="+typeContainer))
-	if f.GetId() != "" {
-		args.Add("id", f.GetId())
-	}
-	if f.GetPodSandboxId() != "" {
-		args.Add("label", labelSandboxID+"="+f.GetPodSandboxId())
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	list, err := s.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	objs, err := s.viewOf(typeContainer)
 	if err != nil {
-		return nil, grpcerr.Wrap(err, "list containers")
+		return nil, err
 	}
-	out := make([]*runtimeapi.Container, 0, len(list))
-	for _, c := range list {
-		ctr, err := containerFromSummary(c)
+	out := make([]*runtimeapi.Container, 0, len(objs))
+	for _, obj := range objs {
+		if !strings.HasPrefix(obj.ID, f.GetId()) || f.GetPodSandboxId() != "" && !strings.HasPrefix(obj.Config.Labels[labelSandboxID], f.GetPodSandboxId()) {
+			continue
+		}
+		ctr, err := containerFromInspect(obj)
 		if err != nil {
-			klog.V(4).InfoS("Skipping a container-labelled container with a foreign name", "containerID", c.ID, "err", err)
+			klog.V(4).InfoS("Skipping a container-labelled container with a foreign name", "containerID", obj.ID, "err", err)
 			continue
 		}
-		if f.GetState() != nil && ctr.State != f.GetState().GetState() {
-			continue
-		}
-		if !matchSelector(ctr.Labels, f.GetLabelSelector()) {
+		if f.GetState() != nil && ctr.State != f.GetState().GetState() || !matchSelector(ctr.Labels, f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, ctr)
@@ -46,24 +35,25 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
 }
 
-func containerFromSummary(c container.Summary) (*runtimeapi.Container, error) {
-	if len(c.Names) == 0 {
-		return nil, errNoName
-	}
-	meta, err := parseContainerName(c.Names[0])
+func containerFromInspect(insp *container.InspectResponse) (*runtimeapi.Container, error) {
+	meta, err := parseContainerName(insp.Name)
 	if err != nil {
 		return nil, err
 	}
-	labels, annotations := criLabels(c.Labels)
+	labels, annotations := criLabels(insp.Config.Labels)
+	state := runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	if insp.State != nil {
+		state = containerState(insp.State.Status)
+	}
 	return &runtimeapi.Container{
-		Id:           c.ID,
-		PodSandboxId: c.Labels[labelSandboxID],
+		Id:           insp.ID,
+		PodSandboxId: insp.Config.Labels[labelSandboxID],
 		Metadata:     meta,
-		Image:        &runtimeapi.ImageSpec{Image: c.Image},
-		ImageRef:     c.ImageID,
-		ImageId:      c.ImageID,
-		State:        containerState(c.State),
-		CreatedAt:    createdAt(c.Labels, c.Created*1e9),
+		Image:        &runtimeapi.ImageSpec{Image: insp.Config.Image},
+		ImageRef:     insp.Image,
+		ImageId:      insp.Image,
+		State:        state,
+		CreatedAt:    createdAt(insp.Config.Labels, dockerTime(insp.Created)),
 		Labels:       labels,
 		Annotations:  annotations,
 	}, nil

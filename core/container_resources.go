@@ -62,6 +62,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if _, err := s.docker.ContainerUpdate(ctx, insp.ID, container.UpdateConfig{Resources: res}); err != nil {
 		return nil, grpcerr.Wrap(err, "update resources of "+insp.ID)
 	}
+	s.refresh(ctx, insp.ID)
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 

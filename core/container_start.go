@@ -26,6 +26,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)
 	}
+	s.refresh(ctx, insp.ID)
 	s.followLog(insp)
 	if path := insp.Config.Labels[labelLogPath]; path != "" && s.cfg.ContainerLogFormat == config.LogFormatDockerJSON {
 		// Docker names the json-file log only once the container has started.

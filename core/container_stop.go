@@ -27,6 +27,7 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	if err := s.stopDockerContainer(ctx, insp.ID, grace); err != nil {
 		return nil, err
 	}
+	s.refresh(ctx, insp.ID)
 	return &runtimeapi.StopContainerResponse{}, nil
 }
 
@@ -63,6 +64,7 @@ func (s *Service) removeInspected(ctx context.Context, insp container.InspectRes
 	if err := s.docker.ContainerRemove(ctx, insp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return grpcerr.Wrap(err, "remove container "+insp.ID)
 	}
+	s.refresh(ctx, insp.ID)
 	if path := insp.Config.Labels[labelLogPath]; path != "" {
 		if err := removeIfExists(path); err != nil {
 			klog.ErrorS(err, "Remove container log", "containerID", insp.ID, "path", path)

@@ -49,9 +49,9 @@ func (s *Service) inspectKind(ctx context.Context, id, kind string) (container.I
 	if id == "" {
 		return container.InspectResponse{}, status.Error(codes.InvalidArgument, "id must not be empty")
 	}
-	insp, err := s.docker.ContainerInspect(ctx, id)
+	insp, err := s.lookup(ctx, id)
 	if err != nil {
-		return insp, grpcerr.Wrap(err, "inspect "+id)
+		return insp, err
 	}
 	if insp.Config == nil || insp.Config.Labels[labelType] != kind {
 		return insp, status.Errorf(codes.NotFound, "%s is not a %s", id, kindName(kind))

@@ -2,45 +2,33 @@ package core
 
 import (
 	"context"
-	"errors"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
-
-	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
-// ListPodSandbox lists the sandboxes Docker has, dockercri's and cri-dockerd's alike
-// (they carry the same labels), filtered by id (full or prefix), state and labels.
+// ListPodSandbox lists the sandboxes, dockercri's and cri-dockerd's alike (they carry
+// the same labels), filtered by id (full or prefix), state and labels, from the view of
+// Docker: no Docker call.
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	args := filters.NewArgs(filters.Arg("label", labelType+"="+typeSandbox))
-	if f.GetId() != "" {
-		args.Add("id", f.GetId())
-	}
-	opts := container.ListOptions{All: true, Filters: args}
-	if f.GetState() != nil && f.GetState().GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
-		opts.All = false // running ones only
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	list, err := s.docker.ContainerList(ctx, opts)
+	objs, err := s.viewOf(typeSandbox)
 	if err != nil {
-		return nil, grpcerr.Wrap(err, "list sandboxes")
+		return nil, err
 	}
-	items := make([]*runtimeapi.PodSandbox, 0, len(list))
-	for _, c := range list {
-		sb, err := s.sandboxFromSummary(c)
+	items := make([]*runtimeapi.PodSandbox, 0, len(objs))
+	for _, obj := range objs {
+		if !strings.HasPrefix(obj.ID, f.GetId()) {
+			continue
+		}
+		sb, err := sandboxFromInspect(obj)
 		if err != nil {
-			klog.V(4).InfoS("Skipping a sandbox-labelled container with a foreign name", "containerID", c.ID, "err", err)
+			klog.V(4).InfoS("Skipping a sandbox-labelled container with a foreign name", "containerID", obj.ID, "err", err)
 			continue
 		}
-		if f.GetState() != nil && sb.State != f.GetState().GetState() {
-			continue
-		}
-		if !matchSelector(sb.Labels, f.GetLabelSelector()) {
+		if f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) {
 			continue
 		}
 		items = append(items, sb)
@@ -48,25 +36,19 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	return &runtimeapi.ListPodSandboxResponse{Items: items}, nil
 }
 
-var errNoName = errors.New("container has no name")
-
-func (s *Service) sandboxFromSummary(c container.Summary) (*runtimeapi.PodSandbox, error) {
-	if len(c.Names) == 0 {
-		return nil, errNoName
-	}
-	meta, err := parseSandboxName(c.Names[0])
+func sandboxFromInspect(insp *container.InspectResponse) (*runtimeapi.PodSandbox, error) {
+	meta, err := parseSandboxName(insp.Name)
 	if err != nil {
 		return nil, err
 	}
-	labels, annotations := criLabels(c.Labels)
-	sb := &runtimeapi.PodSandbox{
-		Id:             c.ID,
+	labels, annotations := criLabels(insp.Config.Labels)
+	return &runtimeapi.PodSandbox{
+		Id:             insp.ID,
 		Metadata:       meta,
-		State:          sandboxState(c.State == "running"),
-		CreatedAt:      createdAt(c.Labels, c.Created*1e9),
+		State:          sandboxState(insp.State != nil && insp.State.Running),
+		CreatedAt:      createdAt(insp.Config.Labels, dockerTime(insp.Created)),
 		Labels:         labels,
 		Annotations:    annotations,
-		RuntimeHandler: c.Labels[labelRuntimeHandler],
-	}
-	return sb, nil
+		RuntimeHandler: insp.Config.Labels[labelRuntimeHandler],
+	}, nil
 }

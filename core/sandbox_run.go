@@ -89,6 +89,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	started = true
+	s.refresh(ctx, id)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
@@ -220,4 +221,5 @@ func (s *Service) discardSandbox(id string) {
 	if err := s.checkpoints.Delete(id); err != nil {
 		klog.ErrorS(err, "Remove checkpoint of failed sandbox", "podSandboxID", id)
 	}
+	s.refresh(ctx, id)
 }

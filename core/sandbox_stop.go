@@ -54,6 +54,9 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	if err := s.stopDockerContainer(ctx, insp.ID, sandboxStopGrace); err != nil {
 		return nil, err
 	}
+	for _, id := range append(ids, insp.ID) {
+		s.refresh(ctx, id)
+	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
 }
 
@@ -85,6 +88,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if err := s.docker.ContainerRemove(ctx, insp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return nil, grpcerr.Wrap(err, "remove sandbox "+insp.ID)
 	}
+	s.refresh(ctx, insp.ID)
 	if err := s.checkpoints.Delete(insp.ID); err != nil {
 		return nil, status.Errorf(codes.Internal, "remove checkpoint of sandbox %s: %v", insp.ID, err)
 	}

@@ -38,6 +38,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	resumeCtx, stopResume := context.WithCancel(ctx)
 	defer stopResume()
 	go svc.resumeLogs(resumeCtx)
+	go svc.view.Run(resumeCtx)
 
 	streams, err := streaming.Start(streaming.Options{Addr: cfg.StreamingBindAddr, CertFile: cfg.StreamingTLSCertFile, KeyFile: cfg.StreamingTLSKeyFile}, svc.StreamRuntime())
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/core/crilog"
 	"github.com/dockercri/dockercri/core/images"
@@ -31,6 +32,7 @@ type Service struct {
 	host        hostLimits
 	pauseImages sandboxImages
 	streams     *streaming.Server
+	view        *cache.Cache
 }
 
 // NewService returns the CRI services on docker.
@@ -43,6 +45,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		checkpoints: checkpoint.NewStore(cfg.RootDirectory),
 		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
 		host:        probeHost(cfg.RestrictOOMScoreAdj),
+		view:        cache.New(docker, labelType),
 	}
 }
 

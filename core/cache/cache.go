@@ -1,0 +1,317 @@
+// Package cache keeps dockercri's view of the pod containers Docker holds (those with
+// the dockershim type label), filled from one list at start and kept current from
+// Docker's event stream, so that the kubelet's constant polling of lists and statuses
+// costs dockerd nothing. dockercri's own changes are applied at once (Refresh), so a
+// list right after a create or a remove shows it.
+package cache
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/engine"
+)
+
+// Errors of Get.
+var (
+	ErrNotFound  = errors.New("no such container")
+	ErrAmbiguous = errors.New("id prefix matches several containers")
+	ErrNotSynced = errors.New("the view of Docker is not current (Docker unreachable)")
+)
+
+// Change is one change of a container, for subscribers.
+type Change struct {
+	ID string
+	// Action is Docker's: create, start, die, destroy, …
+	Action events.Action
+	// Obj is the container as it is now; nil once destroyed.
+	Obj *container.InspectResponse
+	// Prev is the container as the view had it before, nil if it had not.
+	Prev *container.InspectResponse
+	// Time is when Docker saw it, in nanoseconds.
+	Time int64
+}
+
+// Cache is the view. Its methods are safe for concurrent use.
+type Cache struct {
+	docker engine.Engine
+	label  string
+
+	mu     sync.RWMutex
+	objs   map[string]*container.InspectResponse
+	synced bool
+	subs   map[chan Change]struct{}
+	// gone keeps what dockercri removed itself (Refresh) until Docker's destroy event
+	// comes, which then still tells whose container it was.
+	gone map[string]goneObj
+}
+
+type goneObj struct {
+	obj *container.InspectResponse
+	at  time.Time
+}
+
+// goneTTL bounds how long a removed container waits for its destroy event.
+const goneTTL = time.Minute
+
+// subscriberBuffer is how many changes a slow subscriber may lag behind before it is
+// dropped (its channel closed: it should list again and resubscribe).
+const subscriberBuffer = 1024
+
+// New returns an empty view of the containers of docker that carry label.
+func New(docker engine.Engine, label string) *Cache {
+	return &Cache{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{}}
+}
+
+// actions are the events that change what the view shows; exec and health events are
+// many (every probe) and change nothing.
+var actions = map[events.Action]bool{
+	events.ActionCreate: true, events.ActionStart: true, events.ActionDie: true, events.ActionDestroy: true,
+	events.ActionPause: true, events.ActionUnPause: true, events.ActionOOM: true, events.ActionRename: true,
+	events.ActionUpdate: true, events.ActionRestart: true, events.ActionKill: true, events.ActionStop: true,
+}
+
+// Run keeps the view current until ctx ends: it follows Docker's events and, whenever
+// the stream (re)starts, lists everything again, since events may have been missed.
+func (c *Cache) Run(ctx context.Context) {
+	for delay := 100 * time.Millisecond; ctx.Err() == nil; delay = min(2*delay, 5*time.Second) {
+		evCtx, cancel := context.WithCancel(ctx)
+		msgs, errs := c.docker.Events(evCtx, events.ListOptions{Filters: filters.NewArgs(
+			filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", c.label))})
+		if err := c.resync(ctx); err != nil {
+			cancel()
+			klog.V(2).InfoS("Cannot list Docker's containers; retrying", "err", err)
+			sleep(ctx, delay)
+			continue
+		}
+		delay = 100 * time.Millisecond
+		err := c.follow(ctx, msgs, errs)
+		cancel()
+		c.setSynced(false)
+		if ctx.Err() == nil {
+			klog.V(2).InfoS("Docker's event stream ended; listing again", "err", err)
+			sleep(ctx, delay)
+		}
+	}
+}
+
+func (c *Cache) follow(ctx context.Context, msgs <-chan events.Message, errs <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			return err
+		case m := <-msgs:
+			if actions[m.Action] {
+				c.apply(ctx, m)
+			}
+		}
+	}
+}
+
+// resync loads every labelled container.
+func (c *Cache) resync(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	list, err := c.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", c.label))})
+	if err != nil {
+		return err
+	}
+	objs := make(map[string]*container.InspectResponse, len(list))
+	for _, s := range list {
+		insp, err := c.docker.ContainerInspect(lctx, s.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		objs[s.ID] = &insp
+	}
+	c.mu.Lock()
+	c.objs, c.synced = objs, true
+	c.mu.Unlock()
+	return nil
+}
+
+// apply brings one container up to date after an event.
+func (c *Cache) apply(ctx context.Context, m events.Message) {
+	var obj *container.InspectResponse
+	if m.Action != events.ActionDestroy {
+		var err error
+		if obj, err = c.inspect(ctx, m.Actor.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			klog.V(2).InfoS("Inspect a container after an event", "containerID", m.Actor.ID, "action", m.Action, "err", err)
+			return
+		}
+	}
+	prev := c.store(m.Actor.ID, obj)
+	if obj == nil {
+		// Removed by dockercri before this event (Refresh) or by it: the last view.
+		prev = c.takeGone(m.Actor.ID)
+	}
+	c.publish(Change{ID: m.Actor.ID, Action: m.Action, Obj: obj, Prev: prev, Time: m.TimeNano})
+}
+
+// Refresh inspects container id now and updates the view: dockercri calls it after each
+// change it makes. It returns the container, or ErrNotFound once it is gone.
+func (c *Cache) Refresh(ctx context.Context, id string) (*container.InspectResponse, error) {
+	obj, err := c.inspect(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if obj != nil && obj.ID != "" {
+		id = obj.ID
+	}
+	c.store(id, obj)
+	return obj, err
+}
+
+func (c *Cache) inspect(ctx context.Context, id string) (*container.InspectResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	insp, err := c.docker.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if insp.Config == nil || insp.Config.Labels[c.label] == "" {
+		return nil, ErrNotFound // not a pod container: not in the view
+	}
+	return &insp, nil
+}
+
+// store sets the view of id to obj (nil: gone) and returns what it was.
+func (c *Cache) store(id string, obj *container.InspectResponse) *container.InspectResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.objs[id]
+	if obj == nil {
+		delete(c.objs, id)
+		if prev != nil {
+			now := time.Now()
+			for gid, g := range c.gone {
+				if now.Sub(g.at) > goneTTL {
+					delete(c.gone, gid)
+				}
+			}
+			c.gone[id] = goneObj{obj: prev, at: now}
+		}
+	} else {
+		c.objs[id] = obj
+	}
+	return prev
+}
+
+func (c *Cache) setSynced(v bool) {
+	c.mu.Lock()
+	c.synced = v
+	c.mu.Unlock()
+}
+
+// takeGone returns and forgets what the view had of a container removed before its
+// destroy event.
+func (c *Cache) takeGone(id string) *container.InspectResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.gone[id]
+	delete(c.gone, id)
+	if !ok {
+		return nil
+	}
+	return g.obj
+}
+
+// Synced tells whether the view follows Docker now.
+func (c *Cache) Synced() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.synced
+}
+
+// Get returns the container with id, a full id or a unique prefix.
+func (c *Cache) Get(id string) (*container.InspectResponse, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.synced {
+		return nil, ErrNotSynced
+	}
+	if obj, ok := c.objs[id]; ok {
+		return obj, nil
+	}
+	var found *container.InspectResponse
+	for full, obj := range c.objs {
+		if strings.HasPrefix(full, id) {
+			if found != nil {
+				return nil, ErrAmbiguous
+			}
+			found = obj
+		}
+	}
+	if found == nil {
+		return nil, ErrNotFound
+	}
+	return found, nil
+}
+
+// List returns every container of the view, or ErrNotSynced.
+func (c *Cache) List() ([]*container.InspectResponse, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.synced {
+		return nil, ErrNotSynced
+	}
+	out := make([]*container.InspectResponse, 0, len(c.objs))
+	for _, obj := range c.objs {
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
+// Subscribe returns a channel of the changes from now on, and the function that ends
+// the subscription. A subscriber too slow to keep up has its channel closed.
+func (c *Cache) Subscribe() (<-chan Change, func()) {
+	ch := make(chan Change, subscriberBuffer)
+	c.mu.Lock()
+	c.subs[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.subs[ch]; ok {
+			delete(c.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (c *Cache) publish(ch Change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for sub := range c.subs {
+		select {
+		case sub <- ch:
+		default:
+			klog.InfoS("Dropping a container-event subscriber that fell behind")
+			delete(c.subs, sub)
+			close(sub)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
