@@ -13,6 +13,7 @@ import (
 	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/core/crilog"
 	"github.com/dockercri/dockercri/core/images"
+	"github.com/dockercri/dockercri/core/stats"
 	"github.com/dockercri/dockercri/engine"
 	"github.com/dockercri/dockercri/network"
 	"github.com/dockercri/dockercri/streaming"
@@ -33,6 +34,7 @@ type Service struct {
 	pauseImages sandboxImages
 	streams     *streaming.Server
 	view        *cache.Cache
+	stats       *stats.Collector
 }
 
 // NewService returns the CRI services on docker.
@@ -46,6 +48,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
 		host:        probeHost(cfg.RestrictOOMScoreAdj),
 		view:        cache.New(docker, labelType),
+		stats:       stats.NewCollector(),
 	}
 }
 

@@ -129,6 +129,11 @@ func TestPodNetwork(t *testing.T) {
 	if got := podGet(t, d, aID, fmt.Sprintf("http://%s:%d/", n.Gateway, hostPort)); got != "hello from alpha\n" {
 		t.Errorf("alpha → its own hostPort (hairpin): %q", got)
 	}
+	// The pod's network counters, read in its namespace, saw that traffic.
+	ps, err := rt.PodSandboxStats(ctx(t), a.id)
+	if eth0 := ps.GetLinux().GetNetwork().GetDefaultInterface(); err != nil || eth0.GetName() != "eth0" || eth0.GetRxBytes().GetValue() == 0 || eth0.GetTxBytes().GetValue() == 0 {
+		t.Errorf("pod network stats: %v, %v", ps.GetLinux().GetNetwork(), err)
+	}
 	out, err := execSync(t, d, aID, []string{"sh", "-c", "hostname; cat /etc/resolv.conf"}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

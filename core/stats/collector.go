@@ -1,0 +1,223 @@
+package stats
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// layerTTL is how long a writable layer's measured size is reused: walking a layer is
+// the one costly read, and the kubelet asks every few seconds.
+const layerTTL = 30 * time.Second
+
+// sampleTTL forgets the CPU samples of containers no longer asked about.
+const sampleTTL = 10 * time.Minute
+
+// Collector computes CRI stats. It keeps the previous CPU sample of each container and
+// pod (usage_nano_cores is the rate between two samples) and recent layer sizes.
+type Collector struct {
+	mu      sync.Mutex
+	samples map[string]cpuSample
+	layers  map[string]layerSize
+}
+
+type cpuSample struct {
+	at, nanos uint64
+}
+
+type layerSize struct {
+	at            time.Time
+	bytes, inodes uint64
+	mountpoint    string
+}
+
+// NewCollector returns a collector with no samples yet.
+func NewCollector() *Collector {
+	return &Collector{samples: map[string]cpuSample{}, layers: map[string]layerSize{}}
+}
+
+// Container is the stats of a container; CPU and memory only while it runs (they come
+// from its cgroup, found through its process).
+func (c *Collector) Container(insp *container.InspectResponse, attrs *runtimeapi.ContainerAttributes) *runtimeapi.ContainerStats {
+	now := time.Now().UnixNano()
+	st := &runtimeapi.ContainerStats{Attributes: attrs, WritableLayer: c.writableLayer(insp, now)}
+	if cg := runningCgroup(insp); cg != nil {
+		if u, err := cg.read(); err == nil {
+			st.Cpu = c.cpu(insp.ID, now, u)
+			st.Memory = memory(now, u)
+		}
+	}
+	return st
+}
+
+// Sandbox is the stats of a pod: its cgroup (the cgroup parent the kubelet made, one
+// level above its containers'), its network namespace's interfaces, and its containers.
+func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.PodSandboxAttributes, containers []*runtimeapi.ContainerStats) *runtimeapi.PodSandboxStats {
+	now := time.Now().UnixNano()
+	linux := &runtimeapi.LinuxPodSandboxStats{Containers: containers}
+	if cg := runningCgroup(sb); cg != nil {
+		pod := cg
+		if sb.HostConfig != nil && sb.HostConfig.CgroupParent != "" {
+			pod = cg.parent()
+		}
+		if u, err := pod.read(); err == nil {
+			if pod == cg {
+				// No pod cgroup: the pod's use is its containers'.
+				u = sum(u, containers)
+			}
+			linux.Cpu = c.cpu(sb.ID, now, u)
+			linux.Memory = memory(now, u)
+			if u.hasProcesses {
+				linux.Process = &runtimeapi.ProcessUsage{Timestamp: now, ProcessCount: &runtimeapi.UInt64Value{Value: u.processes}}
+			}
+		}
+		if sb.HostConfig == nil || !sb.HostConfig.NetworkMode.IsHost() {
+			linux.Network = network(sb.State.Pid, now)
+		}
+	}
+	return &runtimeapi.PodSandboxStats{Attributes: attrs, Linux: linux}
+}
+
+func runningCgroup(insp *container.InspectResponse) *cgroup {
+	if insp.State == nil || !insp.State.Running || insp.State.Pid <= 0 {
+		return nil
+	}
+	cg, err := cgroupOf(insp.State.Pid)
+	if err != nil {
+		return nil
+	}
+	return cg
+}
+
+// sum adds the containers' CPU and memory to u (the pause container's own).
+func sum(u usage, containers []*runtimeapi.ContainerStats) usage {
+	for _, cs := range containers {
+		u.cpuNanos += cs.GetCpu().GetUsageCoreNanoSeconds().GetValue()
+		u.memUsage += cs.GetMemory().GetUsageBytes().GetValue()
+		u.workingSet += cs.GetMemory().GetWorkingSetBytes().GetValue()
+		u.rss += cs.GetMemory().GetRssBytes().GetValue()
+	}
+	u.memLimit = 0
+	return u
+}
+
+// cpu is the CPU usage, with the rate since the previous sample of the same id.
+func (c *Collector) cpu(id string, now int64, u usage) *runtimeapi.CpuUsage {
+	cu := &runtimeapi.CpuUsage{Timestamp: now, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: u.cpuNanos}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.samples[id]; ok && uint64(now) > prev.at && u.cpuNanos >= prev.nanos {
+		cu.UsageNanoCores = &runtimeapi.UInt64Value{Value: (u.cpuNanos - prev.nanos) * 1e9 / (uint64(now) - prev.at)}
+	}
+	c.samples[id] = cpuSample{at: uint64(now), nanos: u.cpuNanos}
+	for k, s := range c.samples {
+		if uint64(now)-s.at > uint64(sampleTTL) {
+			delete(c.samples, k)
+		}
+	}
+	return cu
+}
+
+func memory(now int64, u usage) *runtimeapi.MemoryUsage {
+	m := &runtimeapi.MemoryUsage{
+		Timestamp:       now,
+		WorkingSetBytes: &runtimeapi.UInt64Value{Value: u.workingSet},
+		UsageBytes:      &runtimeapi.UInt64Value{Value: u.memUsage},
+		RssBytes:        &runtimeapi.UInt64Value{Value: u.rss},
+		PageFaults:      &runtimeapi.UInt64Value{Value: u.pageFaults},
+		MajorPageFaults: &runtimeapi.UInt64Value{Value: u.majorFaults},
+	}
+	if u.memLimit > 0 {
+		m.AvailableBytes = &runtimeapi.UInt64Value{Value: subFloor(u.memLimit, u.workingSet)}
+	}
+	return m
+}
+
+// writableLayer measures the container's writable layer (overlay2's upper directory).
+func (c *Collector) writableLayer(insp *container.InspectResponse, now int64) *runtimeapi.FilesystemUsage {
+	upper := insp.GraphDriver.Data["UpperDir"]
+	if upper == "" {
+		return nil
+	}
+	c.mu.Lock()
+	l, ok := c.layers[insp.ID]
+	c.mu.Unlock()
+	if !ok || time.Since(l.at) > layerTTL {
+		l = measure(upper)
+		c.mu.Lock()
+		c.layers[insp.ID] = l
+		for k, v := range c.layers {
+			if time.Since(v.at) > sampleTTL {
+				delete(c.layers, k)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return &runtimeapi.FilesystemUsage{
+		Timestamp:  now,
+		FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: l.mountpoint},
+		UsedBytes:  &runtimeapi.UInt64Value{Value: l.bytes},
+		InodesUsed: &runtimeapi.UInt64Value{Value: l.inodes},
+	}
+}
+
+// measure adds up the disk blocks and inodes under dir.
+func measure(dir string) layerSize {
+	l := layerSize{at: time.Now(), mountpoint: filepath.Dir(filepath.Dir(dir))}
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		l.inodes++
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				l.bytes += uint64(st.Blocks) * 512
+			}
+		}
+		return nil
+	})
+	return l
+}
+
+// network reads the interfaces of pid's network namespace (its /proc/<pid>/net/dev),
+// leaving out loopback; eth0, the CNI interface, is the default.
+func network(pid int, now int64) *runtimeapi.NetworkUsage {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	nu := &runtimeapi.NetworkUsage{Timestamp: now}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) < 11 {
+			continue
+		}
+		n := func(i int) *runtimeapi.UInt64Value {
+			v, _ := strconv.ParseUint(fields[i], 10, 64)
+			return &runtimeapi.UInt64Value{Value: v}
+		}
+		iface := &runtimeapi.NetworkInterfaceUsage{Name: name, RxBytes: n(0), RxErrors: n(2), TxBytes: n(8), TxErrors: n(10)}
+		nu.Interfaces = append(nu.Interfaces, iface)
+		if name == "eth0" {
+			nu.DefaultInterface = iface
+		}
+	}
+	return nu
+}

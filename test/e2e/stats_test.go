@@ -1,0 +1,145 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// cgroupFile reads a cgroup v1 file of the container's process, as the test sees it.
+func cgroupFile(t *testing.T, containerID, controller, file string) uint64 {
+	t.Helper()
+	insp, err := env.Docker.Client.ContainerInspect(ctx(t), containerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", insp.State.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+controller+",") {
+			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, parts[2], file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(string(v)), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skipf("probe: no cgroup v1 %s controller for the container (cgroup v2 host?): %s", controller, b)
+	return 0
+}
+
+// Stats come from the kernel: a known memory allocation shows in the working set, CPU
+// usage in nanocores between two calls, the numbers agree with the cgroup files, and the
+// pod's stats cover its containers; filters are honoured.
+func TestStatsFromCgroups(t *testing.T) {
+	t.Parallel()
+	d := env.StartDockercri(t)
+	rt := d.Runtime(t)
+	ref := pullBusybox(t, d.Images(t))
+	parent := "/" + env.Prefix + "-stats"
+	t.Cleanup(func() { removeCgroup(t, parent) })
+	cfg := env.SandboxConfig(t, "stats")
+	cfg.Linux.CgroupParent = parent
+	p := runPod(t, rt, cfg)
+	const fill = 50 << 20
+	mem := p.start(t, framework.ContainerConfig("mem", ref, fmt.Sprintf("head -c %d /dev/zero > /dev/shm/fill && echo filled && exec sleep 3600", fill)))
+	busy := p.start(t, framework.ContainerConfig("busy", ref, "while :; do :; done"))
+	if err := framework.WaitFor(30*time.Second, func() error {
+		b, _ := os.ReadFile(p.logPath(framework.ContainerConfig("mem", ref, "")))
+		if !strings.Contains(string(b), "filled") {
+			return fmt.Errorf("not filled yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := rt.ContainerStats(ctx(t), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := st.GetMemory().GetWorkingSetBytes().GetValue()
+	if ws < fill || ws > fill+24<<20 {
+		t.Errorf("working set %d after writing %d bytes to tmpfs", ws, fill)
+	}
+	if got, want := st.GetMemory().GetUsageBytes().GetValue(), cgroupFile(t, mem, "memory", "memory.usage_in_bytes"); absDiff(got, want) > 4<<20 {
+		t.Errorf("memory usage %d, the cgroup file says %d", got, want)
+	}
+	if st.GetAttributes().GetMetadata().GetName() != "mem" || st.GetWritableLayer().GetInodesUsed() == nil {
+		t.Errorf("attributes or writable layer: %v %v", st.GetAttributes(), st.GetWritableLayer())
+	}
+
+	first, err := rt.ContainerStats(ctx(t), busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	second, err := rt.ContainerStats(ctx(t), busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := second.GetCpu().GetUsageNanoCores().GetValue(); n < 3e8 || n > 12e8 {
+		t.Errorf("a busy loop uses %d nanocores", n)
+	}
+	if got, want := second.GetCpu().GetUsageCoreNanoSeconds().GetValue(), cgroupFile(t, busy, "cpuacct", "cpuacct.usage"); got > want || want-got > 5e8 {
+		t.Errorf("CPU time %d, the cgroup file says %d", got, want)
+	}
+	if first.GetCpu().GetUsageCoreNanoSeconds().GetValue() >= second.GetCpu().GetUsageCoreNanoSeconds().GetValue() {
+		t.Error("CPU time did not grow")
+	}
+
+	list, err := rt.ListContainerStats(ctx(t), &runtimeapi.ContainerStatsFilter{PodSandboxId: p.id})
+	if err != nil || len(list) != 2 {
+		t.Errorf("ListContainerStats of the pod: %d, %v", len(list), err)
+	}
+	list, err = rt.ListContainerStats(ctx(t), &runtimeapi.ContainerStatsFilter{Id: mem[:12]})
+	if err != nil || len(list) != 1 || list[0].GetAttributes().GetId() != mem {
+		t.Errorf("ListContainerStats by id prefix: %v, %v", list, err)
+	}
+	list, err = rt.ListContainerStats(ctx(t), &runtimeapi.ContainerStatsFilter{PodSandboxId: p.id, LabelSelector: map[string]string{"io.kubernetes.container.name": "busy"}})
+	if err != nil || len(list) != 1 || list[0].GetAttributes().GetId() != busy {
+		t.Errorf("ListContainerStats by label: %v, %v", list, err)
+	}
+
+	ps, err := rt.PodSandboxStats(ctx(t), p.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := ps.GetLinux().GetMemory().GetWorkingSetBytes().GetValue(); ws < fill {
+		t.Errorf("pod working set %d, below its container's %d", ws, fill)
+	}
+	if n := ps.GetLinux().GetProcess().GetProcessCount().GetValue(); n < 3 {
+		t.Errorf("pod process count %d, want at least pause, sleep and sh", n)
+	}
+	if len(ps.GetLinux().GetContainers()) != 2 || ps.GetLinux().GetCpu().GetUsageCoreNanoSeconds().GetValue() < second.GetCpu().GetUsageCoreNanoSeconds().GetValue() {
+		t.Errorf("pod stats do not cover the containers: %v", ps.GetLinux())
+	}
+	pods, err := rt.ListPodSandboxStats(ctx(t), &runtimeapi.PodSandboxStatsFilter{Id: p.id})
+	if err != nil || len(pods) != 1 {
+		t.Errorf("ListPodSandboxStats by id: %d, %v", len(pods), err)
+	}
+}
+
+func absDiff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
