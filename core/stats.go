@@ -100,3 +100,12 @@ func (s *Service) sandboxStats(sb *container.InspectResponse, containers []*cont
 	labels, annotations := criLabels(sb.Config.Labels)
 	return s.stats.Sandbox(sb, &runtimeapi.PodSandboxAttributes{Id: sb.ID, Metadata: meta, Labels: labels, Annotations: annotations}, cs)
 }
+
+// UpdatePodSandboxResources is accepted: the kubelet resizes the pod's cgroup itself,
+// and Docker keeps nothing per pod that would need changing with it.
+func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
+	if _, err := s.inspectKind(ctx, req.GetPodSandboxId(), typeSandbox); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.UpdatePodSandboxResourcesResponse{}, nil
+}

@@ -8,11 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
-
-// streamBatch is how many images one StreamImages message carries.
-const streamBatch = 100
 
 // ListImages lists the images Docker holds, or the one the filter names.
 func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
@@ -29,14 +27,9 @@ func (s *Service) StreamImages(req *runtimeapi.StreamImagesRequest, stream grpc.
 	if err != nil {
 		return err
 	}
-	for len(imgs) > 0 {
-		n := min(streamBatch, len(imgs))
-		if err := stream.Send(&runtimeapi.StreamImagesResponse{Images: imgs[:n]}); err != nil {
-			return err
-		}
-		imgs = imgs[n:]
-	}
-	return nil
+	return batch.Send(imgs, func(b []*runtimeapi.Image) *runtimeapi.StreamImagesResponse {
+		return &runtimeapi.StreamImagesResponse{Images: b}
+	}, stream.Send)
 }
 
 func (s *Service) list(ctx context.Context, filter *runtimeapi.ImageFilter) ([]*runtimeapi.Image, error) {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/engine"
 )
 
@@ -398,12 +399,12 @@ func TestStreamImages(t *testing.T) {
 		}
 		total := 0
 		for i, b := range stream.batches {
-			if len(b) == 0 || len(b) > streamBatch {
+			if len(b) == 0 || len(b) > batch.Size {
 				t.Errorf("%d images: batch %d has %d images", n, i, len(b))
 			}
 			total += len(b)
 		}
-		if want := (n + streamBatch - 1) / streamBatch; len(stream.batches) != want {
+		if want := (n + batch.Size - 1) / batch.Size; len(stream.batches) != want {
 			t.Errorf("%d images: %d batches, want %d", n, len(stream.batches), want)
 		}
 		if total != n {

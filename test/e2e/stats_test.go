@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -135,6 +136,26 @@ func TestStatsFromCgroups(t *testing.T) {
 	if err != nil || len(pods) != 1 {
 		t.Errorf("ListPodSandboxStats by id: %d, %v", len(pods), err)
 	}
+
+	// The Stream* RPCs answer what their List counterparts do.
+	raw, _ := d.Raw(t)
+	cs, err := raw.StreamContainerStats(ctx(t), &runtimeapi.StreamContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: p.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := streamed(t, func() (int, error) { r, err := cs.Recv(); return len(r.GetContainerStats()), err }); n != 2 {
+		t.Errorf("StreamContainerStats sent %d stats, want 2", n)
+	}
+	cl, err := raw.StreamContainers(ctx(t), &runtimeapi.StreamContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: p.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := streamed(t, func() (int, error) { r, err := cl.Recv(); return len(r.GetContainers()), err }); n != 2 {
+		t.Errorf("StreamContainers sent %d containers, want 2", n)
+	}
+	if _, err := raw.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: p.id}); err != nil {
+		t.Errorf("UpdatePodSandboxResources: %v", err)
+	}
 }
 
 func absDiff(a, b uint64) uint64 {
@@ -142,4 +163,20 @@ func absDiff(a, b uint64) uint64 {
 		return a - b
 	}
 	return b - a
+}
+
+// streamed counts the items of a server stream until it ends.
+func streamed(t *testing.T, recv func() (int, error)) int {
+	t.Helper()
+	total := 0
+	for {
+		n, err := recv()
+		if err == io.EOF {
+			return total
+		}
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		total += n
+	}
 }
