@@ -6,7 +6,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/klog/v2"
 )
 
 // ListContainers lists the pods' containers, filtered by id (full or prefix), state,
@@ -17,17 +16,11 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*runtimeapi.Container, 0, len(objs))
-	for _, obj := range objs {
-		if !strings.HasPrefix(obj.ID, f.GetId()) || f.GetPodSandboxId() != "" && !strings.HasPrefix(obj.Config.Labels[labelSandboxID], f.GetPodSandboxId()) {
-			continue
-		}
-		ctr, err := containerFromInspect(obj)
-		if err != nil {
-			klog.V(4).InfoS("Skipping a container-labelled container with a foreign name", "containerID", obj.ID, "err", err)
-			continue
-		}
-		if f.GetState() != nil && ctr.State != f.GetState().GetState() || !matchSelector(ctr.Labels, f.GetLabelSelector()) {
+	all := s.containerItems.each(objs, containerFromInspect)
+	out := make([]*runtimeapi.Container, 0, len(all))
+	for _, ctr := range all {
+		if !strings.HasPrefix(ctr.Id, f.GetId()) || !strings.HasPrefix(ctr.PodSandboxId, f.GetPodSandboxId()) ||
+			f.GetState() != nil && ctr.State != f.GetState().GetState() || !matchSelector(ctr.Labels, f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, ctr)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/klog/v2"
 )
 
 // ListPodSandbox lists the sandboxes, dockercri's and cri-dockerd's alike (they carry
@@ -18,17 +17,10 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	if err != nil {
 		return nil, err
 	}
-	items := make([]*runtimeapi.PodSandbox, 0, len(objs))
-	for _, obj := range objs {
-		if !strings.HasPrefix(obj.ID, f.GetId()) {
-			continue
-		}
-		sb, err := sandboxFromInspect(obj)
-		if err != nil {
-			klog.V(4).InfoS("Skipping a sandbox-labelled container with a foreign name", "containerID", obj.ID, "err", err)
-			continue
-		}
-		if f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) {
+	all := s.sandboxItems.each(objs, sandboxFromInspect)
+	items := make([]*runtimeapi.PodSandbox, 0, len(all))
+	for _, sb := range all {
+		if !strings.HasPrefix(sb.Id, f.GetId()) || f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) {
 			continue
 		}
 		items = append(items, sb)

@@ -35,6 +35,9 @@ type Service struct {
 	streams     *streaming.Server
 	view        *cache.Cache
 	stats       *stats.Collector
+	// The CRI form of the view's objects, kept between list calls.
+	sandboxItems   memo[*runtimeapi.PodSandbox]
+	containerItems memo[*runtimeapi.Container]
 }
 
 // NewService returns the CRI services on docker.

@@ -1,0 +1,206 @@
+//go:build bench
+
+// Package bench measures what the kubelet's polling costs, through the real dockercri
+// binary on a real Docker Engine with 50 running pods: the latency of each list, status
+// and stats call, and the CPU dockerd spends per call. Beside each, the Docker calls
+// cri-dockerd makes for the same answer, timed in the same run, as a ratio. Run it with
+// `make bench` (as root).
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// pods is how many pods the node runs while measured.
+const pods = 50
+
+// calls is how many times each call is made.
+const calls = 200
+
+// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU times.
+const clockTick = 100
+
+// dockerdCPU is dockerd's CPU time so far (user + system).
+func dockerdCPU(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTick
+}
+
+func dockerdPid(t *testing.T) int {
+	out, err := exec.Command("pidof", "-s", "dockerd").Output()
+	if err != nil {
+		t.Fatalf("pidof dockerd: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// result is one measured call.
+type result struct {
+	name      string
+	n         int
+	latency   time.Duration // per call
+	dockerCPU time.Duration // per call
+}
+
+func measure(t *testing.T, pid int, name string, n int, call func() error) result {
+	t.Helper()
+	for range 3 { // warm up
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	cpu0, start := dockerdCPU(t, pid), time.Now()
+	for range n {
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	elapsed, cpu := time.Since(start), dockerdCPU(t, pid)-cpu0
+	return result{name: name, n: n, latency: elapsed / time.Duration(n), dockerCPU: cpu / time.Duration(n)}
+}
+
+func TestBench(t *testing.T) {
+	env, err := framework.Setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Teardown()
+	if os.Getenv("DOCKERCRI_BIN") == "" {
+		t.Fatal("DOCKERCRI_BIN must name the dockercri binary (make bench sets it)")
+	}
+	d := env.StartDockercri(t)
+	rt, _ := d.Raw(t)
+	images := d.Images(t)
+	ctx := context.Background()
+	ref, err := images.PullImage(ctx, &runtimeapi.ImageSpec{Image: env.Busybox}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sandboxes, containers []string
+	for i := range pods {
+		cfg := env.SandboxConfig(t, fmt.Sprintf("bench%d", i))
+		sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sandboxes = append(sandboxes, sb.PodSandboxId)
+		c, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: framework.ContainerConfig("app", ref, "exec sleep 3600"), SandboxConfig: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		containers = append(containers, c.ContainerId)
+	}
+	defer func() {
+		// As the kubelet does: containers first (sleep ignores SIGTERM: no grace), then pods.
+		for _, id := range containers {
+			_, _ = rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id})
+		}
+		for _, id := range sandboxes {
+			_, _ = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+			_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+		}
+	}()
+	pid := dockerdPid(t)
+	docker := env.Docker.Client
+	selector := filters.NewArgs(filters.Arg("label", "io.kubernetes.docker.type"))
+
+	type pair struct{ ours, docker result }
+	var rows []pair
+	add := func(ours, theirs result) { rows = append(rows, pair{ours, theirs}) }
+
+	add(measure(t, pid, "ListPodSandbox", calls, func() error {
+		_, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+		return err
+	}), measure(t, pid, "docker: list (what cri-dockerd does)", calls, func() error {
+		_, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: selector})
+		return err
+	}))
+	add(measure(t, pid, "ListContainers", calls, func() error {
+		_, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+		return err
+	}), measure(t, pid, "docker: list", calls, func() error {
+		_, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: selector})
+		return err
+	}))
+	add(measure(t, pid, "ContainerStatus (each of 50)", calls/10, func() error {
+		for _, id := range containers {
+			if _, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}), measure(t, pid, "docker: inspect each of 50", calls/10, func() error {
+		for _, id := range containers {
+			if _, err := docker.ContainerInspect(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	add(measure(t, pid, "ListContainerStats", calls/4, func() error {
+		_, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
+		return err
+	}), measure(t, pid, "docker: stats of each of 50, in parallel", 2, func() error {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(containers))
+		for _, id := range containers {
+			wg.Go(func() {
+				resp, err := docker.ContainerStatsOneShot(ctx, id)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	add(measure(t, pid, "ListPodSandboxStats", calls/4, func() error {
+		_, err := rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+		return err
+	}), result{name: "(cri-dockerd: not implemented)"})
+
+	fmt.Printf("\n%d running pods, Docker %s\n\n", pods, env.Docker.Client.ClientVersion())
+	fmt.Printf("%-30s %12s %14s | %-42s %12s %14s | %9s\n", "dockercri call", "latency", "dockerd CPU", "Docker calls for the same answer", "latency", "dockerd CPU", "speed-up")
+	for _, r := range rows {
+		ratio := "-"
+		if r.docker.latency > 0 {
+			ratio = fmt.Sprintf("%.0fx", float64(r.docker.latency)/float64(r.ours.latency))
+		}
+		fmt.Printf("%-30s %12s %14s | %-42s %12s %14s | %9s\n", r.ours.name, r.ours.latency.Round(time.Microsecond), r.ours.dockerCPU, r.docker.name, r.docker.latency.Round(time.Microsecond), r.docker.dockerCPU, ratio)
+	}
+	fmt.Println("\ndockerd CPU is per call, from /proc/<dockerd>/stat (10 ms resolution, averaged over the calls).")
+}
