@@ -1,6 +1,7 @@
 # dockercri: a CRI server for Docker Engine.
 #   make run    build, make sure Docker runs, and serve on /run/dockercri.sock (ARGS= adds flags)
 #   make test   unit tests, then the end-to-end suite against real Docker (as root)
+#   make install / make deb   install on this node / build a Debian package in bin/
 
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -8,8 +9,15 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT)
 BIN     := bin/dockercri
 ARGS    ?=
+PREFIX  ?= /usr
+DESTDIR ?=
+# A Debian version must start with a digit.
+DEBVERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEBOUT  ?= bin
+DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit e2e bench vet fmt clean
+.PHONY: all build run test unit e2e bench vet fmt clean install deb
 
 all: build
 
@@ -38,6 +46,26 @@ e2e: build
 # makes for the same answers (latency and dockerd CPU per call, and the ratio).
 bench: build
 	DOCKERCRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags bench -timeout 30m -run TestBench -v ./test/bench/ | grep -v '^=== RUN\|^--- PASS\|^PASS'
+
+# install: the binary, the systemd units and the man pages under $(DESTDIR).
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/dockercri
+	install -D -m 0644 packaging/systemd/dockercri.service $(DESTDIR)/lib/systemd/system/dockercri.service
+	install -D -m 0644 packaging/systemd/dockercri.socket $(DESTDIR)/lib/systemd/system/dockercri.socket
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8
+	$(BIN) gen-man $(DESTDIR)$(PREFIX)/share/man/man8
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man8/*.8
+
+# deb: the same as a Debian package, with the default CNI directories and maintainer
+# scripts that never stop pods (packaging/deb).
+deb: build
+	rm -rf $(DEBROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEBROOT) PREFIX=/usr
+	install -d $(DEBROOT)/DEBIAN $(DEBROOT)/etc/cni/net.d $(DEBROOT)/opt/cni/bin $(DEBROOT)/var/lib/dockercri
+	sed -e 's/@VERSION@/$(DEBVERSION)/' -e 's/@ARCH@/$(DEBARCH)/' packaging/deb/control.in > $(DEBROOT)/DEBIAN/control
+	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEBROOT)/DEBIAN/
+	dpkg-deb --root-owner-group --build $(DEBROOT) $(DEBOUT)/dockercri_$(DEBVERSION)_$(DEBARCH).deb
+	rm -rf $(DEBROOT)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

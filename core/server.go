@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,9 +49,15 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	svc.SetStreamServer(streams)
 
 	path := cfg.SocketPath()
-	lis, err := listenUnix(path)
+	lis, err := activatedListener()
 	if err != nil {
 		return err
+	}
+	activated := lis != nil
+	if !activated {
+		if lis, err = listenUnix(path); err != nil {
+			return err
+		}
 	}
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(unaryInterceptor),
@@ -63,12 +70,14 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	klog.InfoS("dockercri serving", "endpoint", cfg.Endpoint, "docker", cfg.DockerEndpoint, "streaming", streams.Addr())
+	klog.InfoS("dockercri serving", "endpoint", lis.Addr().String(), "socketActivated", activated, "docker", cfg.DockerEndpoint, "streaming", streams.Addr())
+	notifySystemd(daemon.SdNotifyReady)
 
 	select {
 	case err = <-served:
 	case <-ctx.Done():
 		klog.InfoS("Shutting down: finishing calls in flight", "grace", shutdownGrace)
+		notifySystemd(daemon.SdNotifyStopping)
 		stopped := make(chan struct{})
 		go func() { srv.GracefulStop(); close(stopped) }()
 		select {
@@ -77,10 +86,20 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 			srv.Stop()
 		}
 	}
-	if rmErr := os.Remove(path); rmErr != nil && !os.IsNotExist(rmErr) {
-		klog.ErrorS(rmErr, "Remove socket", "path", path)
+	if !activated {
+		if rmErr := os.Remove(path); rmErr != nil && !os.IsNotExist(rmErr) {
+			klog.ErrorS(rmErr, "Remove socket", "path", path)
+		}
 	}
 	return err
+}
+
+// notifySystemd tells systemd (Type=notify) how dockercri is doing; outside systemd,
+// with no NOTIFY_SOCKET, it does nothing.
+func notifySystemd(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		klog.ErrorS(err, "Notify systemd", "state", state)
+	}
 }
 
 // unaryInterceptor and streamInterceptor give every call the same guarantees: a panic

@@ -8,10 +8,31 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
 )
 
 // socketMode lets root and the socket's group in, nobody else.
 const socketMode = 0o660
+
+// activatedListener is the socket systemd passed (socket activation: LISTEN_FDS), nil
+// when started otherwise. systemd owns that socket: dockercri neither creates nor
+// removes it.
+func activatedListener() (net.Listener, error) {
+	ls, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("sockets passed by systemd: %w", err)
+	}
+	for _, l := range ls {
+		if l != nil && l.Addr().Network() == "unix" {
+			return l, nil
+		}
+	}
+	if len(ls) > 0 {
+		return nil, errors.New("systemd passed no unix socket")
+	}
+	return nil, nil
+}
 
 // listenUnix listens on the unix socket at path. A socket file left by a crashed run is
 // replaced; one that another process still serves is an error, so that two dockercri

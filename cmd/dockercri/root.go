@@ -52,7 +52,7 @@ from CNI plugins.`,
 	for _, name := range []string{"v", "vmodule"} {
 		cmd.PersistentFlags().AddGoFlag(klogFlags.Lookup(name))
 	}
-	cmd.AddCommand(newVersionCommand(cfg))
+	cmd.AddCommand(newVersionCommand(cfg), newManCommand(cmd))
 	return cmd
 }
 

@@ -82,7 +82,19 @@ func (e *Env) StartDockercri(t testing.TB, args ...string) *Dockercri {
 
 // Start starts the process and waits until its socket answers.
 func (d *Dockercri) Start() error {
-	proc, err := StartProcess("dockercri", filepath.Join(d.Dir, "dockercri.log"), append([]string{d.binary}, d.Args...)...)
+	return d.start(nil, nil, append([]string{d.binary}, d.Args...))
+}
+
+// StartActivated starts dockercri the way systemd does for a socket unit: listener as
+// fd 3 with LISTEN_FDS and LISTEN_PID (set by a shell that then execs dockercri, as the
+// pid must be dockercri's), and NOTIFY_SOCKET for its readiness.
+func (d *Dockercri) StartActivated(listener *os.File, notifySocket string) error {
+	argv := append([]string{"sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, d.binary}, d.Args...)
+	return d.start([]string{"LISTEN_FDS=1", "NOTIFY_SOCKET=" + notifySocket}, []*os.File{listener}, argv)
+}
+
+func (d *Dockercri) start(env []string, files []*os.File, argv []string) error {
+	proc, err := StartProcessWith("dockercri", filepath.Join(d.Dir, "dockercri.log"), env, files, argv...)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,12 @@ type Process struct {
 // StartProcess starts argv in its own process group, its output going to logPath.
 // The process is told to stop if the test binary dies, so no daemon outlives a crashed run.
 func StartProcess(name, logPath string, argv ...string) (*Process, error) {
+	return StartProcessWith(name, logPath, nil, nil, argv...)
+}
+
+// StartProcessWith is StartProcess with extra environment variables and files passed
+// from fd 3 on (as systemd passes sockets).
+func StartProcessWith(name, logPath string, env []string, files []*os.File, argv ...string) (*Process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -31,6 +37,8 @@ func StartProcess(name, logPath string, argv ...string) (*Process, error) {
 	defer logf.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
+	cmd.ExtraFiles = files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
