@@ -1,0 +1,195 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+
+	"github.com/dockercri/dockercri/engine"
+)
+
+const label = "io.kubernetes.docker.type"
+
+// fakeDocker holds containers and an event stream the test feeds.
+type fakeDocker struct {
+	engine.Engine
+	mu       sync.Mutex
+	objs     map[string]container.InspectResponse
+	inspects int
+	msgs     chan events.Message
+	errs     chan error
+}
+
+func newFake() *fakeDocker {
+	return &fakeDocker{objs: map[string]container.InspectResponse{}, msgs: make(chan events.Message), errs: make(chan error, 1)}
+}
+
+func (f *fakeDocker) put(id, state string, labelled bool) {
+	labels := map[string]string{}
+	if labelled {
+		labels[label] = "container"
+	}
+	f.mu.Lock()
+	f.objs[id] = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: id, State: &container.State{Status: state}}, Config: &container.Config{Labels: labels}}
+	f.mu.Unlock()
+}
+
+func (f *fakeDocker) del(id string) {
+	f.mu.Lock()
+	delete(f.objs, id)
+	f.mu.Unlock()
+}
+
+func (f *fakeDocker) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Summary
+	for id, o := range f.objs {
+		if o.Config.Labels[label] != "" {
+			out = append(out, container.Summary{ID: id})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeDocker) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inspects++
+	o, ok := f.objs[id]
+	if !ok {
+		return o, cerrdefs.ErrNotFound
+	}
+	return o, nil
+}
+
+func (f *fakeDocker) Events(context.Context, events.ListOptions) (<-chan events.Message, <-chan error) {
+	return f.msgs, f.errs
+}
+
+func (f *fakeDocker) event(id string, action events.Action) {
+	f.msgs <- events.Message{Action: action, Actor: events.Actor{ID: id}, TimeNano: time.Now().UnixNano()}
+}
+
+func startCache(t *testing.T, f *fakeDocker) *Cache {
+	t.Helper()
+	c := New(f, label)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("cache never synced")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return c
+}
+
+func state(t *testing.T, c *Cache, id string) string {
+	t.Helper()
+	o, err := c.Get(id)
+	if err != nil {
+		return err.Error()
+	}
+	return o.State.Status
+}
+
+func TestViewFollowsEvents(t *testing.T) {
+	f := newFake()
+	f.put("aaa111", "running", true)
+	f.put("foreign", "running", false)
+	c := startCache(t, f)
+	if all, _ := c.List(); len(all) != 1 {
+		t.Fatalf("initial view %d objects, want the labelled one only", len(all))
+	}
+	changes, stop := c.Subscribe()
+	defer stop()
+
+	f.put("aaa111", "exited", true)
+	f.event("aaa111", events.ActionDie)
+	if ch := <-changes; ch.Action != events.ActionDie || ch.Obj.State.Status != "exited" || ch.Prev.State.Status != "running" {
+		t.Errorf("die change = %+v", ch)
+	}
+	if got := state(t, c, "aaa"); got != "exited" {
+		t.Errorf("after die, by prefix: %s", got)
+	}
+
+	// Events that change nothing are not even inspected.
+	before := f.inspects
+	f.event("aaa111", "exec_start: sh")
+	f.put("aaa222", "created", true)
+	f.event("aaa222", events.ActionCreate)
+	<-changes
+	if f.inspects != before+1 {
+		t.Errorf("%d inspects for an exec event and a create, want 1", f.inspects-before)
+	}
+	if _, err := c.Get("aaa"); !errors.Is(err, ErrAmbiguous) {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+
+	// dockercri's own removal (Refresh) before Docker's destroy event: the event still
+	// says whose container it was.
+	f.del("aaa222")
+	if _, err := c.Refresh(context.Background(), "aaa222"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Refresh of a removed container: %v", err)
+	}
+	if _, err := c.Get("aaa222"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removed container still in view: %v", err)
+	}
+	f.event("aaa222", events.ActionDestroy)
+	if ch := <-changes; ch.Action != events.ActionDestroy || ch.Obj != nil || ch.Prev == nil || ch.Prev.ID != "aaa222" {
+		t.Errorf("destroy change = %+v", ch)
+	}
+
+	// A broken stream: the view is not current until it lists again, and then it is.
+	f.put("bbb333", "running", true) // missed while the stream was down
+	f.errs <- errors.New("stream broke")
+	deadline := time.Now().Add(5 * time.Second)
+	for state(t, c, "bbb333") != "running" {
+		if time.Now().After(deadline) {
+			t.Fatal("the view did not list again after the stream broke")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSlowSubscriberIsDropped(t *testing.T) {
+	f := newFake()
+	c := startCache(t, f)
+	changes, stop := c.Subscribe()
+	defer stop()
+	f.put("x", "running", true)
+	for range subscriberBuffer + 1 {
+		f.event("x", events.ActionStart)
+	}
+	// The last event is applied after f.event returns: wait for the drop before reading.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.RLock()
+		subscribed := len(c.subs)
+		c.mu.RUnlock()
+		if subscribed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow subscriber was not dropped")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n := 0
+	for range changes {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("a subscriber that never reads got %d changes before being dropped, want %d", n, subscriberBuffer)
+	}
+}
