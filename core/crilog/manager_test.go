@@ -16,6 +16,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/internal/testutil"
 )
 
 // t0 is when the test containers print.
@@ -529,26 +531,9 @@ func TestWaitCopiedKicksHungStream(t *testing.T) {
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 }
 
-// syncBuffer collects klog's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func captureKlog(t *testing.T) *syncBuffer {
-	var buf syncBuffer
+// captureKlog collects klog's output for the test.
+func captureKlog(t *testing.T) *testutil.SyncBuffer {
+	var buf testutil.SyncBuffer
 	klog.LogToStderr(false)
 	// An error goes to the outputs of every severity up to its own: catch one.
 	klog.SetOutputBySeverity("INFO", &buf)

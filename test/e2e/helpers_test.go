@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -67,4 +68,22 @@ func statusCode(err error) codes.Code { return status.Code(err) }
 func execCommand(argv ...string) (string, error) {
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	return string(out), err
+}
+
+// pullChecked pulls image through dockercri with auth and checks that the answer is the
+// image ID Docker now has under that name; it returns it.
+func pullChecked(t *testing.T, images internalapi.ImageManagerService, image string, auth *runtimeapi.AuthConfig) string {
+	t.Helper()
+	ref, err := images.PullImage(ctx(t), spec(image), auth, nil)
+	if err != nil {
+		t.Fatalf("pull %s: %v", image, err)
+	}
+	insp, err := env.Docker.Client.ImageInspect(ctx(t), image)
+	if err != nil {
+		t.Fatalf("docker does not have %s after the pull: %v", image, err)
+	}
+	if ref != insp.ID {
+		t.Errorf("pull returned %q, docker's image ID is %q", ref, insp.ID)
+	}
+	return ref
 }

@@ -22,17 +22,7 @@ func TestPullByTagThenListStatusRemove(t *testing.T) {
 	img := env.PushImage(t, env.Open, env.Repo("tagged"), "v1", false, `CMD ["/bin/sh"]`, "USER 1000")
 	images := env.StartDockercri(t).Images(t)
 
-	ref, err := images.PullImage(ctx(t), spec(img.Ref), nil, nil)
-	if err != nil {
-		t.Fatalf("pull %s: %v", img.Ref, err)
-	}
-	insp, err := env.Docker.Client.ImageInspect(ctx(t), img.Ref)
-	if err != nil {
-		t.Fatalf("docker does not have %s after the pull: %v", img.Ref, err)
-	}
-	if ref != insp.ID {
-		t.Errorf("pull returned %q, docker's image ID is %q", ref, insp.ID)
-	}
+	ref := pullChecked(t, images, img.Ref, nil)
 
 	st, err := images.ImageStatus(ctx(t), spec(img.Ref), true)
 	if err != nil {

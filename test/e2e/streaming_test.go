@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/internal/testutil"
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
@@ -123,12 +124,12 @@ func TestAttach(t *testing.T) {
 					return cancel, done
 				}
 				word := "hello-" + proto
-				var watcher syncBuffer
+				var watcher testutil.SyncBuffer
 				cancelW, doneW := attach(nil, &watcher)
 				defer func() { cancelW(); <-doneW }()
 				time.Sleep(300 * time.Millisecond) // the watcher is attached before the typing starts
 				pr, pw := io.Pipe()
-				var typist syncBuffer
+				var typist testutil.SyncBuffer
 				cancelT, doneT := attach(pr, &typist)
 				defer func() { cancelT(); pw.Close(); <-doneT }()
 				if _, err := pw.Write([]byte(word + "\n")); err != nil {
@@ -145,24 +146,6 @@ func TestAttach(t *testing.T) {
 			})
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Port-forward a 10 MB download from a pod's HTTP server over SPDY and WebSocket, two

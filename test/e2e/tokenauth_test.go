@@ -39,17 +39,7 @@ func TestTokenAuthPull(t *testing.T) {
 	// the image again so that the next pull must download it.
 	pull := func(t *testing.T, auth *runtimeapi.AuthConfig) {
 		t.Helper()
-		ref, err := images.PullImage(ctx(t), spec(img.Ref), auth, nil)
-		if err != nil {
-			t.Fatalf("pull %s: %v", img.Ref, err)
-		}
-		insp, err := env.Docker.Client.ImageInspect(ctx(t), img.Ref)
-		if err != nil {
-			t.Fatalf("docker does not have %s after the pull: %v", img.Ref, err)
-		}
-		if ref != insp.ID {
-			t.Errorf("pull returned %q, docker's image ID is %q", ref, insp.ID)
-		}
+		ref := pullChecked(t, images, img.Ref, auth)
 		if err := images.RemoveImage(ctx(t), spec(ref)); err != nil {
 			t.Fatalf("remove %s: %v", ref, err)
 		}
