@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -50,23 +49,17 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	defer hijack.Close()
 
 	var stdout, stderr bytes.Buffer
-	copied := make(chan error, 1)
-	go func() {
-		_, err := stdcopy.StdCopy(&limitedWriter{w: &stdout, n: maxExecSyncOutput}, &limitedWriter{w: &stderr, n: maxExecSyncOutput}, hijack.Reader)
-		copied <- err
-	}()
-	select {
-	case err = <-copied:
-	case <-execCtx.Done():
-		hijack.Close()
+	err = pipeStreams(execCtx, hijack, nil, &limitedWriter{w: &stdout, n: maxExecSyncOutput}, &limitedWriter{w: &stderr, n: maxExecSyncOutput}, false)
+	switch {
+	case err == nil:
+	case execCtx.Err() == nil:
+		return nil, grpcerr.Wrap(err, "read exec output")
+	default:
 		s.reapExec(exec.ID, insp.ID)
 		if errors.Is(execCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, status.Errorf(codes.DeadlineExceeded, "command %q timed out after %ds", req.GetCmd(), req.GetTimeout())
 		}
 		return nil, grpcerr.FromDocker(ctx.Err())
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, grpcerr.Wrap(err, "read exec output")
 	}
 	code, err := s.execExitCode(ctx, exec.ID)
 	if err != nil {

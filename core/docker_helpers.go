@@ -112,11 +112,8 @@ func dockerRuntime(info system.Info, handler string) (string, error) {
 
 // writeResolvConf writes the sandbox's resolv.conf, which the pod's containers share:
 // the DNS config the kubelet gave, or the host's own when it gave none.
-func (s *Service) writeResolvConf(ctx context.Context, id string, dns *runtimeapi.DNSConfig) error {
-	insp, err := s.docker.ContainerInspect(ctx, id)
-	if err != nil {
-		return grpcerr.Wrap(err, "inspect sandbox "+id)
-	}
+func writeResolvConf(insp *container.InspectResponse, dns *runtimeapi.DNSConfig) error {
+	id := insp.ID
 	if insp.ResolvConfPath == "" {
 		return status.Errorf(codes.Internal, "docker gave sandbox %s no resolv.conf", id)
 	}

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,14 +68,7 @@ func ownOOMScoreAdj() int {
 	return v
 }
 
-func (h hostLimits) hasCap(name string) bool {
-	for _, c := range h.bounding {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
+func (h hostLimits) hasCap(name string) bool { return slices.Contains(h.bounding, name) }
 
 // clampOOMScoreAdj is v, raised to what the host permits.
 func (h hostLimits) clampOOMScoreAdj(v int) int {

@@ -4,45 +4,31 @@ import (
 	"context"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"k8s.io/klog/v2"
-
 	"github.com/dockercri/dockercri/config"
 )
 
 // resumeLogs picks up, after a (re)start of dockercri, the copying of every running
 // container's output into its CRI log, from where the log file ends: Docker kept the
-// output meanwhile. It waits for Docker when Docker is down.
+// output meanwhile. It reads the view of Docker once the view has loaded, so that
+// start-up lists and inspects Docker's containers once, not twice; while Docker is
+// down, it waits with the view.
 func (s *Service) resumeLogs(ctx context.Context) {
 	if s.cfg.ContainerLogFormat != config.LogFormatCRI {
 		return
 	}
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		lctx, cancel := s.withTimeout(ctx)
-		list, err := s.docker.ContainerList(lctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelType+"="+typeContainer))})
-		cancel()
-		if err == nil {
-			for _, c := range list {
-				if path := c.Labels[labelLogPath]; path != "" {
-					s.logs.Start(c.ID, path, s.isTTY(ctx, c.ID))
+	for {
+		if objs, err := s.viewOf(typeContainer); err == nil {
+			for _, c := range objs {
+				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) {
+					s.logs.Start(c.ID, path, c.Config.Tty)
 				}
 			}
 			return
 		}
-		klog.V(2).InfoS("Waiting for Docker to resume container logs", "err", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// isTTY reports whether container id runs with a terminal, which shapes its log stream.
-func (s *Service) isTTY(ctx context.Context, id string) bool {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	insp, err := s.docker.ContainerInspect(ctx, id)
-	return err == nil && insp.Config != nil && insp.Config.Tty
 }

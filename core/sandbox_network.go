@@ -18,7 +18,8 @@ import (
 // setUpNetwork attaches a started sandbox to the pod network (CNI ADD on the pause
 // container's network namespace) and checkpoints its IPs. The network's name is
 // checkpointed before the ADD, so that a crash in between still leads to a DEL.
-func (s *Service) setUpNetwork(ctx context.Context, id string, cfg *runtimeapi.PodSandboxConfig, cp *checkpoint.Sandbox) error {
+func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectResponse, cfg *runtimeapi.PodSandboxConfig, cp *checkpoint.Sandbox) error {
+	id := insp.ID
 	if hostNetwork(cfg) || !s.network.Enabled() {
 		return nil
 	}
@@ -30,11 +31,7 @@ func (s *Service) setUpNetwork(ctx context.Context, id string, cfg *runtimeapi.P
 	if err := s.checkpoints.Save(id, cp); err != nil {
 		return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
 	}
-	insp, err := s.docker.ContainerInspect(ctx, id)
-	if err != nil {
-		return status.Errorf(codes.Internal, "inspect sandbox %s: %v", id, err)
-	}
-	netns := netnsPath(insp)
+	netns := netnsPath(*insp)
 	if netns == "" {
 		return status.Errorf(codes.Internal, "sandbox %s stopped before its network was set up", id)
 	}

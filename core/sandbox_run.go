@@ -77,19 +77,24 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := s.docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start sandbox "+name)
 	}
+	// One inspect of the started pause container serves the resolv.conf, the network
+	// and the view (the next list shows the sandbox).
+	insp, err := s.view.Refresh(ctx, id)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "inspect sandbox %s: %v", id, err)
+	}
 	// Docker makes the resolv.conf at start; the pause program never reads it, and the
 	// pod's containers, which share it, come later.
 	if !hostNetwork(cfg) {
-		if err := s.writeResolvConf(ctx, id, cfg.GetDnsConfig()); err != nil {
+		if err := writeResolvConf(insp, cfg.GetDnsConfig()); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.setUpNetwork(ctx, id, cfg, cp); err != nil {
+	if err := s.setUpNetwork(ctx, insp, cfg, cp); err != nil {
 		klog.ErrorS(err, "Set up the pod's network", "pod", klog.KRef(cfg.GetMetadata().GetNamespace(), cfg.GetMetadata().GetName()), "podSandboxID", id)
 		return nil, err
 	}
 	started = true
-	s.refresh(ctx, id)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
