@@ -51,11 +51,7 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 
 func (s *Service) ListPodSandboxStats(_ context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
-	sandboxes, err := s.viewOf(typeSandbox)
-	if err != nil {
-		return nil, err
-	}
-	containers, err := s.viewOf(typeContainer)
+	sandboxes, containers, err := s.podsView()
 	if err != nil {
 		return nil, err
 	}

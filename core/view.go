@@ -27,6 +27,15 @@ func (s *Service) viewOf(kind string) ([]*container.InspectResponse, error) {
 	return out, nil
 }
 
+// podsView lists the view's sandboxes and containers, for answers about whole pods.
+func (s *Service) podsView() (sandboxes, containers []*container.InspectResponse, err error) {
+	if sandboxes, err = s.viewOf(typeSandbox); err != nil {
+		return nil, nil, err
+	}
+	containers, err = s.viewOf(typeContainer)
+	return sandboxes, containers, err
+}
+
 // lookup finds id (full or unique prefix) in the view; a miss asks Docker, in case the
 // event that would have told is still on its way.
 func (s *Service) lookup(ctx context.Context, id string) (container.InspectResponse, error) {

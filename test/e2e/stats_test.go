@@ -153,8 +153,71 @@ func TestStatsFromCgroups(t *testing.T) {
 	if n := streamed(t, func() (int, error) { r, err := cl.Recv(); return len(r.GetContainers()), err }); n != 2 {
 		t.Errorf("StreamContainers sent %d containers, want 2", n)
 	}
+	checkPodMetrics(t, raw, p.id, mem, busy, fill)
 	if _, err := raw.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: p.id}); err != nil {
 		t.Errorf("UpdatePodSandboxResources: %v", err)
+	}
+}
+
+// checkPodMetrics checks ListPodSandboxMetrics against the same readings as the stats
+// RPCs, under the names and labels of ListMetricDescriptors.
+func checkPodMetrics(t *testing.T, raw runtimeapi.RuntimeServiceClient, podID, mem, busy string, fill uint64) {
+	t.Helper()
+	descs, err := raw.ListMetricDescriptors(ctx(t), &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{}
+	for _, d := range descs.GetDescriptors() {
+		keys[d.Name] = d.LabelKeys
+	}
+	busyStats, err := raw.ContainerStats(ctx(t), &runtimeapi.ContainerStatsRequest{ContainerId: busy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := raw.ListPodSandboxMetrics(ctx(t), &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod *runtimeapi.PodSandboxMetrics
+	for _, pm := range resp.GetPodMetrics() {
+		if pm.PodSandboxId == podID {
+			pod = pm
+		}
+	}
+	if pod == nil {
+		t.Fatalf("pod %s not in ListPodSandboxMetrics", podID)
+	}
+	// value finds a series by name and the value of its "container" label.
+	value := func(ms []*runtimeapi.Metric, name, ctr string) (uint64, bool) {
+		for _, m := range ms {
+			k := keys[m.Name]
+			if len(k) != len(m.LabelValues) {
+				t.Errorf("%s: label values %v for keys %v", m.Name, m.LabelValues, k)
+				continue
+			}
+			if m.Name == name && m.LabelValues[0] == ctr {
+				return m.Value.GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	byID := map[string][]*runtimeapi.Metric{}
+	for _, cm := range pod.ContainerMetrics {
+		byID[cm.ContainerId] = cm.Metrics
+	}
+	if ws, ok := value(byID[mem], "container_memory_working_set_bytes", "mem"); !ok || ws < fill {
+		t.Errorf("container_memory_working_set_bytes of mem: %d (%v), want at least %d", ws, ok, fill)
+	}
+	// Whole seconds, read a moment after the stats.
+	if cpu, ok := value(byID[busy], "container_cpu_usage_seconds_total", "busy"); !ok || cpu < busyStats.GetStats().GetCpu().GetUsageCoreNanoSeconds().GetValue()/1e9 {
+		t.Errorf("container_cpu_usage_seconds_total of busy: %d (%v), stats say %d ns", cpu, ok, busyStats.GetStats().GetCpu().GetUsageCoreNanoSeconds().GetValue())
+	}
+	if ws, ok := value(pod.Metrics, "container_memory_working_set_bytes", ""); !ok || ws < fill {
+		t.Errorf("pod cgroup working set: %d (%v)", ws, ok)
+	}
+	if _, ok := value(pod.Metrics, "container_last_seen", "POD"); !ok {
+		t.Error("no sandbox series")
 	}
 }
 
