@@ -17,7 +17,7 @@ DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit e2e bench vet fmt clean install deb
+.PHONY: all build run test unit e2e e2e-kubelet kubelet bench vet fmt clean install deb
 
 all: build
 
@@ -28,19 +28,31 @@ run: build
 	hack/ensure-docker.sh
 	$(BIN) $(ARGS)
 
-test: vet unit e2e
+test: vet unit e2e e2e-kubelet
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
 	$(GO) vet -tags bench ./test/bench/...
+	$(GO) vet -tags kubelet ./test/kubelet/...
 
 unit:
 	$(GO) test -count=1 ./...
 
 e2e: build
 	DOCKERCRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/...
+
+# kubelet: the kubelet of the Kubernetes release hack/kubelet/go.mod pins, built from the
+# Go module proxy (a few minutes the first time, then from Go's build cache).
+KUBELET         := bin/kubelet
+KUBELET_VERSION  = $(shell cd hack/kubelet && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+kubelet:
+	cd hack/kubelet && $(GO) build -o $(CURDIR)/$(KUBELET) -ldflags "-X k8s.io/component-base/version.gitVersion=$(KUBELET_VERSION) -X k8s.io/component-base/version.gitTreeState=clean" k8s.io/kubernetes/cmd/kubelet
+
+# e2e-kubelet: the real kubelet, standalone, on dockercri (test/kubelet).
+e2e-kubelet: build kubelet
+	DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) $(GO) test -count=1 -tags kubelet -timeout 30m -v ./test/kubelet/...
 
 # bench: the kubelet's polling with 50 running pods, against the Docker calls cri-dockerd
 # makes for the same answers (latency and dockerd CPU per call, and the ratio).

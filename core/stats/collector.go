@@ -3,6 +3,7 @@ package stats
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -190,15 +191,20 @@ func measure(dir string) layerSize {
 }
 
 // network reads the interfaces of pid's network namespace (its /proc/<pid>/net/dev),
-// leaving out loopback; eth0, the CNI interface, is the default.
+// leaving out loopback; eth0, the CNI interface, is the default (else the first).
 func network(pid int, now int64) *runtimeapi.NetworkUsage {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	return parseNetDev(f, now)
+}
+
+// parseNetDev reads a /proc/<pid>/net/dev table.
+func parseNetDev(r io.Reader, now int64) *runtimeapi.NetworkUsage {
 	nu := &runtimeapi.NetworkUsage{Timestamp: now}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
 		name = strings.TrimSpace(name)
@@ -218,6 +224,15 @@ func network(pid int, now int64) *runtimeapi.NetworkUsage {
 		if name == "eth0" {
 			nu.DefaultInterface = iface
 		}
+	}
+	if len(nu.Interfaces) == 0 {
+		// Only loopback (no CNI interface yet): no network stats, rather than stats
+		// without a default interface, which the kubelet's CRI stats provider reads
+		// unchecked.
+		return nil
+	}
+	if nu.DefaultInterface == nil {
+		nu.DefaultInterface = nu.Interfaces[0]
 	}
 	return nu
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -400,7 +399,7 @@ func TestSandboxOptionsAndStopSignals(t *testing.T) {
 	rt := d.Runtime(t)
 	ref := withStopSignal(t, pullBusybox(t, d.Images(t)), "SIGUSR1")
 	parent := "/" + env.Prefix + "-opts"
-	t.Cleanup(func() { removeCgroup(t, parent) }) // after the pod's removal
+	t.Cleanup(func() { framework.RemoveCgroup(t, parent) }) // after the pod's removal
 	cfg := env.SandboxConfig(t, "opts")
 	cfg.Linux.CgroupParent = parent
 	cfg.Linux.Sysctls = map[string]string{"kernel.shm_rmid_forced": "1"}
@@ -456,16 +455,6 @@ func TestSandboxOptionsAndStopSignals(t *testing.T) {
 		cs, err := rt.ContainerStatus(ctx(t), c.id, false)
 		if err != nil || cs.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || cs.GetStatus().GetExitCode() != c.exit {
 			t.Errorf("after StopPodSandbox: %v, %v; want exited with %d", cs.GetStatus(), err, c.exit)
-		}
-	}
-}
-
-// removeCgroup removes the cgroup directories a test's cgroup parent left behind.
-func removeCgroup(t *testing.T, parent string) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
-	for _, dir := range dirs {
-		if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
-			t.Errorf("remove cgroup %s: %v", dir, err)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func TestStatsFromCgroups(t *testing.T) {
 	rt := d.Runtime(t)
 	ref := pullBusybox(t, d.Images(t))
 	parent := "/" + env.Prefix + "-stats"
-	t.Cleanup(func() { removeCgroup(t, parent) })
+	t.Cleanup(func() { framework.RemoveCgroup(t, parent) })
 	cfg := env.SandboxConfig(t, "stats")
 	cfg.Linux.CgroupParent = parent
 	p := runPod(t, rt, cfg)

@@ -1,0 +1,299 @@
+package framework
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Kubelet is a real kubelet in standalone mode (static pods, no API server) on a
+// dockercri, with its API on 127.0.0.1 open to anonymous callers, as the tests ask it
+// for pods, logs, exec and port-forward.
+type Kubelet struct {
+	Dir       string
+	Manifests string
+	// LogDir is the kubelet's pod log directory (its podLogsDir).
+	LogDir     string
+	Port       int
+	CgroupRoot string
+	// Config is the KubeletConfiguration written at Start; tests may change it first.
+	Config map[string]any
+	Args   []string
+	binary string
+	proc   *Process
+	client *http.Client
+}
+
+// NewKubelet prepares a kubelet for the runtime at endpoint, its pods' cgroups under
+// cgroupRoot (see MakeCgroup).
+func (e *Env) NewKubelet(t testing.TB, binary, endpoint, cgroupRoot string) *Kubelet {
+	t.Helper()
+	dir := e.TempDir(t, "kubelet")
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthz, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Kubelet{
+		Dir:        dir,
+		Manifests:  filepath.Join(dir, "manifests"),
+		LogDir:     filepath.Join(dir, "pod-logs"),
+		Port:       port,
+		CgroupRoot: cgroupRoot,
+		binary:     binary,
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			// The kubelet serves a self-signed certificate of its own making.
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		}},
+	}
+	for _, d := range []string{k.Manifests, k.LogDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.Config = map[string]any{
+		"apiVersion":                  "kubelet.config.k8s.io/v1beta1",
+		"kind":                        "KubeletConfiguration",
+		"address":                     "127.0.0.1",
+		"port":                        port,
+		"readOnlyPort":                0,
+		"healthzBindAddress":          "127.0.0.1",
+		"healthzPort":                 healthz,
+		"staticPodPath":               k.Manifests,
+		"fileCheckFrequency":          "1s",
+		"syncFrequency":               "10s",
+		"authentication":              map[string]any{"anonymous": map[string]any{"enabled": true}, "webhook": map[string]any{"enabled": false}},
+		"authorization":               map[string]any{"mode": "AlwaysAllow"},
+		"containerRuntimeEndpoint":    endpoint,
+		"cgroupDriver":                "cgroupfs",
+		"cgroupRoot":                  k.CgroupRoot,
+		"failCgroupV1":                false,
+		"failSwapOn":                  false,
+		"podLogsDir":                  k.LogDir,
+		"volumePluginDir":             filepath.Join(dir, "volume-plugins"),
+		"enforceNodeAllocatable":      []string{},
+		"evictionHard":                map[string]string{"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+		"imageGCHighThresholdPercent": 100,
+		"imageGCLowThresholdPercent":  99,
+		"containerLogMaxSize":         "1Mi",
+		"containerLogMaxFiles":        3,
+		"containerLogMonitorInterval": "3s",
+		"resolvConf":                  "/etc/resolv.conf",
+	}
+	k.Args = []string{
+		"--root-dir", filepath.Join(dir, "root"),
+		"--cert-dir", filepath.Join(dir, "pki"),
+		"--hostname-override", "dcri-node",
+		"--v", "2",
+	}
+	leftovers := hostLeftovers()
+	t.Cleanup(func() {
+		k.Stop()
+		leftovers()
+		if t.Failed() {
+			t.Logf("kubelet log:\n%s", tail(k.Log(), 80))
+		}
+	})
+	return k
+}
+
+// hostLeftovers returns what removes the kubelet's marks on the host outside its
+// directories: the device plugin directory under /var/lib/kubelet and the
+// /var/log/containers symlinks, whose paths are fixed in the kubelet; what was there
+// before is kept.
+func hostLeftovers() func() {
+	var made []string
+	for _, dir := range []string{"/var/lib/kubelet", "/var/log/containers"} {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			made = append(made, dir)
+		}
+	}
+	return func() {
+		links, _ := filepath.Glob("/var/log/containers/*" + StaticPodName("") + "_*")
+		for _, l := range links {
+			_ = os.Remove(l)
+		}
+		for _, dir := range made {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// Start writes the config and starts the kubelet; it returns once its API answers.
+func (k *Kubelet) Start() error {
+	cfg, err := json.MarshalIndent(k.Config, "", "  ")
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(k.Dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		return err
+	}
+	proc, err := StartProcess("kubelet", filepath.Join(k.Dir, "kubelet.log"), append([]string{k.binary, "--config", cfgPath}, k.Args...)...)
+	if err != nil {
+		return err
+	}
+	k.proc = proc
+	return WaitFor(60*time.Second, func() error {
+		if proc.Exited() {
+			return fmt.Errorf("kubelet exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 40))
+		}
+		_, err := k.Get("/healthz")
+		return err
+	})
+}
+
+// Stop stops the kubelet; the pods stay, as on a node whose kubelet restarts.
+func (k *Kubelet) Stop() {
+	if k.proc != nil {
+		_ = k.proc.Stop(30 * time.Second)
+		k.proc = nil
+	}
+}
+
+// Log is the kubelet's output so far.
+func (k *Kubelet) Log() string {
+	b, _ := os.ReadFile(filepath.Join(k.Dir, "kubelet.log"))
+	return string(b)
+}
+
+// URL is the kubelet API's address for path.
+func (k *Kubelet) URL(path string) string {
+	return fmt.Sprintf("https://127.0.0.1:%d%s", k.Port, path)
+}
+
+// Get fetches path from the kubelet's API.
+func (k *Kubelet) Get(path string) ([]byte, error) { return k.do(http.MethodGet, path) }
+
+// Post posts to path on the kubelet's API (as /run, the kubelet's one-shot exec, wants).
+func (k *Kubelet) Post(path string) ([]byte, error) { return k.do(http.MethodPost, path) }
+
+func (k *Kubelet) do(method, path string) ([]byte, error) {
+	req, err := http.NewRequest(method, k.URL(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// AddPod writes a static pod manifest.
+func (k *Kubelet) AddPod(t testing.TB, pod *corev1.Pod) {
+	t.Helper()
+	pod.APIVersion, pod.Kind = "v1", "Pod"
+	if pod.Namespace == "" {
+		pod.Namespace = "default"
+	}
+	b, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(k.Dir, pod.Name+".json")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Renamed in, so the kubelet never reads half a manifest.
+	if err := os.Rename(tmp, filepath.Join(k.Manifests, pod.Name+".json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RemovePod deletes a static pod's manifest.
+func (k *Kubelet) RemovePod(t testing.TB, name string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(k.Manifests, name+".json")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+}
+
+// Pods is the kubelet's /pods: its pods with their status (for static pods, the status
+// the kubelet computed).
+func (k *Kubelet) Pods() ([]corev1.Pod, error) {
+	b, err := k.Get("/pods")
+	if err != nil {
+		return nil, err
+	}
+	var list corev1.PodList
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// Pod is a static pod by its manifest name (the kubelet appends the node name).
+func (k *Kubelet) Pod(name string) (*corev1.Pod, error) {
+	pods, err := k.Pods()
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods {
+		if pods[i].Name == StaticPodName(name) {
+			return &pods[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no pod %s among the kubelet's %d", StaticPodName(name), len(pods))
+}
+
+// StaticPodName is the name the kubelet gives a static pod: its manifest's, with the
+// node's name appended.
+func StaticPodName(name string) string { return name + "-dcri-node" }
+
+// WaitPod polls the pod until cond accepts it.
+func (k *Kubelet) WaitPod(name string, timeout time.Duration, cond func(*corev1.Pod) error) (*corev1.Pod, error) {
+	var last *corev1.Pod
+	err := WaitFor(timeout, func() error {
+		p, err := k.Pod(name)
+		if err != nil {
+			return err
+		}
+		last = p
+		return cond(p)
+	})
+	if err != nil && last != nil {
+		b, _ := json.MarshalIndent(last.Status, "", "  ")
+		err = fmt.Errorf("%w\nlast status: %s", err, b)
+	}
+	return last, err
+}
+
+// Running accepts a pod in phase Running with an IP and all its containers ready.
+func Running(p *corev1.Pod) error {
+	if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
+		return fmt.Errorf("pod %s: phase %q, IP %q", p.Name, p.Status.Phase, p.Status.PodIP)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if !cs.Ready || cs.State.Running == nil {
+			return fmt.Errorf("pod %s: container %s not running and ready: %+v", p.Name, cs.Name, cs.State)
+		}
+	}
+	if len(p.Status.ContainerStatuses) != len(p.Spec.Containers) {
+		return fmt.Errorf("pod %s: %d container statuses for %d containers", p.Name, len(p.Status.ContainerStatuses), len(p.Spec.Containers))
+	}
+	return nil
+}
+
+// Pid is the running kubelet's process id.
+func (k *Kubelet) Pid() int { return k.proc.Pid() }

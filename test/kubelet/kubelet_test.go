@@ -1,0 +1,443 @@
+//go:build kubelet
+
+package kubelet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/client-go/util/exec"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+const webScript = `mkdir -p /www && echo hello-from-web > /www/index.html && head -c 10000000 /dev/urandom > /www/big && exec httpd -f -p 8080 -h /www`
+
+// TestKubelet runs the scenarios of a node's life on one node, in order: the pods
+// made at the start age through them.
+func TestKubelet(t *testing.T) {
+	n := startNode(t)
+	k := n.kubelet
+	k.AddPod(t, pod("web", corev1.RestartPolicyAlways,
+		"web", webScript,
+		"logger", `i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done`))
+	k.AddPod(t, pod("crash", corev1.RestartPolicyAlways, "crash", `echo started; sleep 2; exit 3`))
+	k.AddPod(t, withMemoryLimit(pod("oom", corev1.RestartPolicyNever, "oom", `dd if=/dev/zero of=/dev/null bs=128M count=1`), "32Mi"))
+	k.AddPod(t, pod("chatty", corev1.RestartPolicyAlways, "chatty", `while :; do head -c 100000 /dev/zero | tr '\0' x; echo; sleep 0.05; done`))
+
+	t.Run("two containers run", func(t *testing.T) { webRuns(t, n) })
+	t.Run("exited container restarted", func(t *testing.T) { crashRestarts(t, n) })
+	t.Run("OOMKilled", func(t *testing.T) { oomKilled(t, n) })
+	t.Run("log rotation", func(t *testing.T) { logRotation(t, n) })
+	t.Run("dockercri killed", func(t *testing.T) { dockercriKilled(t, n) })
+	t.Run("stats from CRI", func(t *testing.T) { statsFromCRI(t, n) })
+	t.Run("dockerd restarted", func(t *testing.T) { dockerdRestarted(t, n) })
+	t.Run("node overhead", func(t *testing.T) { nodeOverhead(t, n) })
+	t.Run("manifests removed", func(t *testing.T) { manifestsRemoved(t, n) })
+}
+
+func webRuns(t *testing.T, n *node) {
+	k := n.kubelet
+	p := n.waitRunning(t, "web")
+	ip := net.ParseIP(p.Status.PodIP)
+	_, subnet, _ := net.ParseCIDR(n.net.Subnet)
+	if ip == nil || !subnet.Contains(ip) {
+		t.Errorf("pod IP %q outside the CNI network %s", p.Status.PodIP, n.net.Subnet)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if !strings.HasPrefix(cs.ContainerID, "docker://") || cs.RestartCount != 0 {
+			t.Errorf("container status %s: id %q, restarts %d", cs.Name, cs.ContainerID, cs.RestartCount)
+		}
+	}
+	// Docker shows the pod under dockershim's names.
+	names := strings.Join(n.dockerNames(t), " ")
+	for _, c := range []string{"POD", "web", "logger"} {
+		want := fmt.Sprintf("k8s_%s_%s_default_%s_0", c, p.Name, p.UID)
+		if !strings.Contains(names, want) {
+			t.Errorf("no Docker container %s among %s", want, names)
+		}
+	}
+
+	// Logs, through the kubelet's API.
+	if err := framework.WaitFor(30*time.Second, func() error {
+		b, err := k.Get("/containerLogs/default/" + p.Name + "/logger")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "tick 2") {
+			return fmt.Errorf("logs: %q", b)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+
+	// Exec: the kubelet's one-shot /run, and a streaming exec with separate streams and
+	// an exit code, both proxied to dockercri's streaming server.
+	out, err := k.Post("/run/default/" + p.Name + "/web?cmd=" + url.QueryEscape("cat /www/index.html"))
+	if err != nil || strings.TrimSpace(string(out)) != "hello-from-web" {
+		t.Errorf("/run: %q, %v", out, err)
+	}
+	q := url.Values{"command": {"sh", "-c", "echo out; echo err >&2; exit 3"}, "output": {"1"}, "error": {"1"}}
+	u, _ := url.Parse(k.URL("/exec/default/" + p.Name + "/web?" + q.Encode()))
+	ex, err := remotecommand.NewSPDYExecutor(insecure(), "POST", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = ex.StreamWithContext(ctx(t), remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	var ee utilexec.ExitError
+	if !asExit(err, &ee) || ee.ExitStatus() != 3 || stdout.String() != "out\n" || stderr.String() != "err\n" {
+		t.Errorf("exec through the kubelet: stdout %q stderr %q err %v; want out, err, exit 3", stdout.String(), stderr.String(), err)
+	}
+
+	// Port-forward through the kubelet, 10 MB from the pod's HTTP server.
+	local := forward(t, k.URL("/portForward/default/"+p.Name), 8080)
+	body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", local))
+	if strings.TrimSpace(string(body)) != "hello-from-web" {
+		t.Errorf("port-forward: %q", body)
+	}
+	big := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/big", local))
+	sum, err := k.Post("/run/default/" + p.Name + "/web?cmd=" + url.QueryEscape("wc -c /www/big"))
+	if err != nil || len(big) != 10000000 || !strings.HasPrefix(strings.TrimSpace(string(sum)), "10000000") {
+		t.Errorf("port-forward of 10 MB: got %d bytes; in the pod: %q, %v", len(big), sum, err)
+	}
+}
+
+func asExit(err error, ee *utilexec.ExitError) bool {
+	e, ok := err.(utilexec.ExitError)
+	if ok {
+		*ee = e
+	}
+	return ok
+}
+
+func insecure() *restclient.Config {
+	return &restclient.Config{TLSClientConfig: restclient.TLSClientConfig{Insecure: true}}
+}
+
+// forward starts kubectl's port-forward client (SPDY) on rawURL and returns the local port.
+func forward(t *testing.T, rawURL string, port int) int {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport, upgrader, err := spdy.RoundTripperFor(insecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, "POST", u)
+	stop, ready := make(chan struct{}), make(chan struct{})
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-errc:
+		t.Fatalf("port-forward: %v", err)
+	}
+	t.Cleanup(func() { close(stop); <-errc })
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		t.Fatalf("port-forward ports: %v, %v", ports, err)
+	}
+	return int(ports[0].Local)
+}
+
+func httpGet(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func crashRestarts(t *testing.T, n *node) {
+	p, err := n.kubelet.WaitPod("crash", 2*time.Minute, func(p *corev1.Pod) error {
+		for _, cs := range p.Status.ContainerStatuses {
+			if last := cs.LastTerminationState.Terminated; cs.RestartCount >= 1 && last != nil && last.ExitCode == 3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("not restarted after exit 3 yet")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The attempt is the last part of the Docker name.
+	want := fmt.Sprintf("k8s_crash_%s_default_%s_1", p.Name, p.UID)
+	if names := strings.Join(n.dockerNames(t), " "); !strings.Contains(names, want) {
+		t.Errorf("no Docker container %s for the first restart among %s", want, names)
+	}
+}
+
+func oomKilled(t *testing.T, n *node) {
+	_, err := n.kubelet.WaitPod("oom", 2*time.Minute, func(p *corev1.Pod) error {
+		for _, cs := range p.Status.ContainerStatuses {
+			if term := cs.State.Terminated; term != nil {
+				if term.Reason != "OOMKilled" || term.ExitCode != 137 {
+					return fmt.Errorf("terminated with %d %q, want 137 OOMKilled", term.ExitCode, term.Reason)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("not terminated yet")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logRotation: the kubelet renames a log over containerLogMaxSize (1 MiB here) and asks
+// dockercri to reopen it (ReopenContainerLog); the container's output goes on into the
+// new file.
+func logRotation(t *testing.T, n *node) {
+	k := n.kubelet
+	p := n.waitRunning(t, "chatty")
+	dir := filepath.Join(k.LogDir, fmt.Sprintf("default_%s_%s", p.Name, p.UID), "chatty")
+	var rotated []string
+	if err := framework.WaitFor(90*time.Second, func() error {
+		rotated, _ = filepath.Glob(filepath.Join(dir, "0.log.*"))
+		if len(rotated) < 2 {
+			return fmt.Errorf("%d rotated files in %s", len(rotated), dir)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		st, err := os.Stat(filepath.Join(dir, "0.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := size()
+	time.Sleep(time.Second)
+	if after := size(); after <= before && len(rotatedNow(dir)) == len(rotated) {
+		t.Errorf("0.log not written after rotation: %d → %d bytes", before, after)
+	}
+	if b, err := k.Get("/containerLogs/default/" + p.Name + "/chatty?tailLines=1"); err != nil || !strings.Contains(string(b), "xxxxxxxx") {
+		t.Errorf("logs after rotation: %.100q, %v", b, err)
+	}
+	k.RemovePod(t, "chatty")
+}
+
+func rotatedNow(dir string) []string {
+	r, _ := filepath.Glob(filepath.Join(dir, "0.log.*"))
+	return r
+}
+
+// dockercriKilled: dockercri dies (kill -9) and comes back; the kubelet finds the same
+// pod and containers and restarts nothing.
+func dockercriKilled(t *testing.T, n *node) {
+	before := n.waitRunning(t, "web")
+	pods := n.sandboxIDs(t)
+	n.cri.Process().Kill()
+	time.Sleep(3 * time.Second)
+	if err := n.cri.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Two of the kubelet's sync periods (10 s) after the restart.
+	time.Sleep(20 * time.Second)
+	after := n.waitRunning(t, "web")
+	if b, a := containerIDs(before), containerIDs(after); fmt.Sprint(b) != fmt.Sprint(a) {
+		t.Errorf("containers changed across dockercri's restart: %v → %v", b, a)
+	}
+	if a := n.sandboxIDs(t); fmt.Sprint(a) != fmt.Sprint(pods) {
+		t.Errorf("pods changed across dockercri's restart: %v → %v", pods, a)
+	}
+}
+
+// statsFromCRI: with PodAndContainerStatsFromCRI the kubelet's /stats/summary and
+// /metrics/cadvisor come from dockercri's stats and metrics RPCs, not cAdvisor.
+func statsFromCRI(t *testing.T, n *node) {
+	k := n.kubelet
+	k.Stop()
+	k.Config["featureGates"] = map[string]bool{"PodAndContainerStatsFromCRI": true}
+	if err := k.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := n.waitRunning(t, "web")
+	var summary statsapi.Summary
+	if err := framework.WaitFor(60*time.Second, func() error {
+		b, err := k.Get("/stats/summary")
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &summary); err != nil {
+			return err
+		}
+		for _, ps := range summary.Pods {
+			if ps.PodRef.Name != p.Name {
+				continue
+			}
+			if len(ps.Containers) != 2 || ps.Network == nil || ps.CPU == nil || ps.CPU.UsageNanoCores == nil || ps.Memory == nil || ps.Memory.WorkingSetBytes == nil {
+				return fmt.Errorf("pod stats incomplete: %+v", ps)
+			}
+			for _, cs := range ps.Containers {
+				if cs.Memory == nil || cs.Memory.WorkingSetBytes == nil || *cs.Memory.WorkingSetBytes == 0 || cs.CPU == nil || cs.CPU.UsageCoreNanoSeconds == nil {
+					return fmt.Errorf("container %s stats incomplete: %+v", cs.Name, cs)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("pod %s not in the summary", p.Name)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Only dockercri's ListPodSandboxMetrics names the pod in /metrics/cadvisor now.
+	b, err := k.Get("/metrics/cadvisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`container_memory_working_set_bytes{container="web",id=`),
+		fmt.Sprintf(`container_network_receive_bytes_total{container="POD",`),
+		fmt.Sprintf(`pod="%s"`, p.Name),
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics/cadvisor has no %s:\n%.2000s", want, b)
+		}
+	}
+	for _, bad := range []string{"Unimplemented", "Failed to get pod metrics", "Error reading MetricDescriptors"} {
+		if strings.Contains(k.Log(), bad) {
+			t.Errorf("kubelet log has %q", bad)
+		}
+	}
+}
+
+// dockerdRestarted: with dockerd stopped the kubelet sees the runtime not ready; once it
+// is back, the pod (whose containers died with dockerd) runs again.
+func dockerdRestarted(t *testing.T, n *node) {
+	k := n.kubelet
+	before := n.waitRunning(t, "web")
+	mark := len(k.Log())
+	if err := n.dockerd.Stop(); err != nil && err.Error() != "" {
+		t.Logf("dockerd stop: %v", err)
+	}
+	if err := framework.WaitFor(60*time.Second, func() error {
+		// The kubelet stops syncing pods with dockercri's reason in its error.
+		if log := k.Log()[mark:]; !strings.Contains(log, "Skipping pod synchronization") || !strings.Contains(log, "DockerDaemonNotReady") {
+			return fmt.Errorf("kubelet did not report the runtime not ready")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if err := n.dockerd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := k.WaitPod("web", 3*time.Minute, func(p *corev1.Pod) error {
+		if err := framework.Running(p); err != nil {
+			return err
+		}
+		if fmt.Sprint(containerIDs(p)) == fmt.Sprint(containerIDs(before)) {
+			return fmt.Errorf("still the containers from before dockerd stopped")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := k.Post("/run/default/" + after.Name + "/web?cmd=" + url.QueryEscape("cat /www/index.html")); err != nil || !strings.Contains(string(out), "hello-from-web") {
+		t.Errorf("/run after dockerd's restart: %q, %v", out, err)
+	}
+}
+
+// nodeOverhead: 50 more pods, then the CPU dockercri and dockerd (with its containerd)
+// spend over 60 quiet seconds of the kubelet's polling.
+func nodeOverhead(t *testing.T, n *node) {
+	k := n.kubelet
+	const pods = 50
+	for i := 0; i < pods; i++ {
+		k.AddPod(t, pod(fmt.Sprintf("idle-%02d", i), corev1.RestartPolicyAlways, "idle", "exec sleep 100000"))
+	}
+	for i := 0; i < pods; i++ {
+		n.waitRunning(t, fmt.Sprintf("idle-%02d", i))
+	}
+	time.Sleep(10 * time.Second) // let the start-up settle
+	type proc struct {
+		name string
+		pid  int
+	}
+	procs := []proc{{"dockercri", n.cri.Process().Pid()}, {"dockerd", n.dockerd.Pid()}, {"kubelet", k.Pid()}}
+	if pid := n.dockerd.ContainerdPid(); pid > 0 {
+		procs = append(procs, proc{"containerd", pid})
+	}
+	start := make([]uint64, len(procs))
+	for i, p := range procs {
+		start[i] = cpuTicks(t, p.pid)
+	}
+	const window = 60 * time.Second
+	time.Sleep(window)
+	var combined float64
+	report := []string{}
+	for i, p := range procs {
+		// Clock ticks are 1/100 s on Linux (USER_HZ).
+		msPerS := float64(cpuTicks(t, p.pid)-start[i]) * 10 / window.Seconds()
+		if p.name == "dockercri" || p.name == "dockerd" {
+			combined += msPerS
+		}
+		report = append(report, fmt.Sprintf("%s %.2f ms/s", p.name, msPerS))
+	}
+	t.Logf("node overhead, kubelet with %d running pods (PodAndContainerStatsFromCRI on), %s quiet: %s; dockercri+dockerd %.2f ms/s (target 5)",
+		pods+1, window, strings.Join(report, ", "), combined)
+}
+
+// manifestsRemoved: with every manifest gone, the kubelet stops and removes the pods
+// and nothing is left in Docker nor in the CNI network.
+func manifestsRemoved(t *testing.T, n *node) {
+	k := n.kubelet
+	entries, err := os.ReadDir(k.Manifests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		k.RemovePod(t, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	if err := framework.WaitFor(4*time.Minute, func() error {
+		if pods, err := k.Pods(); err != nil || len(pods) != 0 {
+			return fmt.Errorf("kubelet pods: %d, %v", len(pods), err)
+		}
+		if names := n.dockerNames(t); len(names) != 0 {
+			return fmt.Errorf("left in docker ps -a: %v", names)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ips := n.net.AllocatedIPs(t); len(ips) != 0 {
+		t.Errorf("IPs still allocated: %v", ips)
+	}
+	if rules := framework.IPTablesRules(t, n.net.Gateway[:strings.LastIndexByte(n.net.Gateway, '.')+1]); len(rules) != 0 {
+		t.Errorf("iptables rules left for the pod network: %v", rules)
+	}
+}

@@ -1,0 +1,165 @@
+//go:build kubelet
+
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// node is what a Kubernetes node runs: a dockerd (the tests' own, so that they may stop
+// it), dockercri on it with a CNI network, and a kubelet on dockercri.
+type node struct {
+	dockerd *framework.Dockerd
+	cri     *framework.Dockercri
+	net     *framework.CNINetwork
+	kubelet *framework.Kubelet
+}
+
+func startNode(t *testing.T) *node {
+	t.Helper()
+	n := &node{}
+	cgroupRoot := "/" + env.Prefix + "-kubelet"
+	framework.MakeCgroup(t, cgroupRoot)
+	dockerd, err := framework.StartPrivateDockerd(env.TempDir(t, "dockerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.dockerd = dockerd
+	t.Cleanup(func() { _ = dockerd.Stop() })
+	n.net = env.NewCNINetwork(t)
+	n.net.Write(t)
+	n.cri = env.NewDockercri(t, append([]string{"--docker-endpoint", dockerd.Endpoint}, n.net.Args()...)...)
+	if err := n.cri.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Runs after the kubelet stopped: pods a failed test left are taken down through
+	// dockercri, so that their CNI state (iptables rules, IPs) goes with them.
+	t.Cleanup(func() { n.removeAllPods(t) })
+	n.kubelet = env.NewKubelet(t, kubeletBin, n.cri.Endpoint, cgroupRoot)
+	if err := n.kubelet.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *node) removeAllPods(t *testing.T) {
+	if n.cri.Process() == nil || n.cri.Process().Exited() {
+		return
+	}
+	rt := n.cri.Runtime(t)
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods, err := rt.ListPodSandbox(c, nil)
+	if err != nil {
+		t.Errorf("list pods for cleanup: %v", err)
+		return
+	}
+	for _, p := range pods {
+		if err := rt.StopPodSandbox(c, p.Id); err != nil {
+			t.Errorf("cleanup: stop pod %s: %v", p.Id, err)
+		}
+		if err := rt.RemovePodSandbox(c, p.Id); err != nil {
+			t.Errorf("cleanup: remove pod %s: %v", p.Id, err)
+		}
+	}
+}
+
+// dockerNames are the names of all containers of the node's dockerd, as `docker ps -a`.
+func (n *node) dockerNames(t *testing.T) []string {
+	t.Helper()
+	list, err := n.dockerd.Client.ContainerList(ctx(t), container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range list {
+		names = append(names, strings.TrimPrefix(c.Names[0], "/"))
+	}
+	return names
+}
+
+// waitRunning waits for a static pod to run with all its containers ready.
+func (n *node) waitRunning(t *testing.T, name string) *corev1.Pod {
+	t.Helper()
+	p, err := n.kubelet.WaitPod(name, 2*time.Minute, framework.Running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pod is a static pod of busybox containers, each running a shell script.
+func pod(name string, restart corev1.RestartPolicy, scripts ...string) *corev1.Pod {
+	p := &corev1.Pod{}
+	p.Name = name
+	p.Spec.RestartPolicy = restart
+	grace := int64(2)
+	p.Spec.TerminationGracePeriodSeconds = &grace
+	for i := 0; i+1 < len(scripts); i += 2 {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{
+			Name:            scripts[i],
+			Image:           env.Busybox,
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Command:         []string{"sh", "-c", scripts[i+1]},
+		})
+	}
+	return p
+}
+
+func withMemoryLimit(p *corev1.Pod, limit string) *corev1.Pod {
+	q := resource.MustParse(limit)
+	p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: q}
+	return p
+}
+
+// containerIDs are the pod's containers' ids and restart counts, as the kubelet reports.
+func containerIDs(p *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, cs := range p.Status.ContainerStatuses {
+		out[cs.Name] = cs.ContainerID + "#" + strconv.Itoa(int(cs.RestartCount))
+	}
+	return out
+}
+
+// cpuTicks is a process's user+system CPU time in clock ticks (/proc/<pid>/stat).
+func cpuTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name may hold spaces: fields count from after its closing paren.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseUint(fields[11], 10, 64)
+	stime, _ := strconv.ParseUint(fields[12], 10, 64)
+	return utime + stime
+}
+
+// sandboxIDs are the CRI pod ids dockercri lists.
+func (n *node) sandboxIDs(t *testing.T) []string {
+	t.Helper()
+	pods, err := n.cri.Runtime(t).ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range pods {
+		ids = append(ids, p.Id)
+	}
+	slices.Sort(ids)
+	return ids
+}
