@@ -26,6 +26,7 @@ const (
 	DefaultPullProgressTimeout = time.Minute
 	DefaultStreamingBindAddr   = "127.0.0.1:0"
 	DefaultLogLevel            = "info"
+	DefaultSlowCallThreshold   = 2 * time.Second
 )
 
 // Container log formats.
@@ -68,6 +69,12 @@ type Config struct {
 	// containerd's restrict_oom_score_adj; on a host that forbids lowering it, that is
 	// done anyway.
 	RestrictOOMScoreAdj bool
+	// MetricsBindAddr serves Prometheus metrics when set (host:port; no host: loopback).
+	MetricsBindAddr string
+	// EnablePprof adds net/http/pprof to the metrics server.
+	EnablePprof bool
+	// SlowCallThreshold logs CRI calls slower than this at the default level (0: never).
+	SlowCallThreshold time.Duration
 }
 
 // Default returns the configuration of a node that passes no flag.
@@ -86,6 +93,7 @@ func Default() *Config {
 		StreamingBindAddr:         DefaultStreamingBindAddr,
 		LogLevel:                  DefaultLogLevel,
 		ContainerLogFormat:        LogFormatCRI,
+		SlowCallThreshold:         DefaultSlowCallThreshold,
 	}
 }
 
@@ -107,6 +115,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StreamingTLSKeyFile, "streaming-tls-key-file", "", "TLS private key of the streaming server (with --streaming-tls-cert-file)")
 	fs.BoolVar(&c.RestrictOOMScoreAdj, "restrict-oom-score-adj", c.RestrictOOMScoreAdj, "Never give a container an oom_score_adj below dockercri's own (automatic on hosts that forbid lowering it)")
 	fs.StringVar(&c.ContainerLogFormat, "container-log-format", c.ContainerLogFormat, `"cri" (CRI log files the kubelet rotates) or "docker-json" (a symlink to Docker's json-file log, as dockershim)`)
+	fs.StringVar(&c.MetricsBindAddr, "metrics-bind-addr", "", `Serve Prometheus metrics on this address (host:port; ":port" means loopback); off when empty`)
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Serve net/http/pprof under /debug/pprof/ on the metrics address")
+	fs.DurationVar(&c.SlowCallThreshold, "slow-call-threshold", c.SlowCallThreshold, "Log CRI calls that take longer than this at the default level, with their pod or container (0: never)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: error, warn, info, debug or trace (klog's -v sets verbosity directly)")
 }
 
@@ -135,6 +146,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ContainerLogFormat != LogFormatCRI && c.ContainerLogFormat != LogFormatDockerJSON {
 		return fmt.Errorf("--container-log-format %q: want %q or %q", c.ContainerLogFormat, LogFormatCRI, LogFormatDockerJSON)
+	}
+	if c.EnablePprof && c.MetricsBindAddr == "" {
+		return fmt.Errorf("--enable-pprof needs --metrics-bind-addr")
+	}
+	if c.SlowCallThreshold < 0 {
+		return fmt.Errorf("--slow-call-threshold must not be negative")
 	}
 	if _, err := Verbosity(c.LogLevel); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -145,7 +146,7 @@ func pidOf(insp container.InspectResponse) int {
 // itself while it runs, else from the user it was configured with when that is numeric.
 func containerUser(insp container.InspectResponse) *runtimeapi.ContainerUser {
 	if pid := pidOf(insp); pid > 0 {
-		if u, err := processUser(pid); err == nil {
+		if u, err := processUsers.get(insp.ID, pid); err == nil {
 			return &runtimeapi.ContainerUser{Linux: u}
 		}
 	}
@@ -156,6 +157,47 @@ func containerUser(insp container.InspectResponse) *runtimeapi.ContainerUser {
 	}
 	gid, _ := strconv.ParseInt(group, 10, 64)
 	return &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: uid, Gid: gid}}
+}
+
+// processUsers remembers the identities of container processes: they are what the
+// process started with (the CRI field is the initial identity), and the kubelet asks
+// for every container's status every few seconds.
+var processUsers = pidUsers{users: map[containerPid]*runtimeapi.LinuxContainerUser{}}
+
+// containerPid names a process for good: a pid alone may be reused by another
+// container's process.
+type containerPid struct {
+	id  string
+	pid int
+}
+
+type pidUsers struct {
+	mu    sync.Mutex
+	users map[containerPid]*runtimeapi.LinuxContainerUser
+}
+
+// maxPidUsers bounds the memory: past it, the map starts again (and re-reads).
+const maxPidUsers = 4096
+
+func (p *pidUsers) get(id string, pid int) (*runtimeapi.LinuxContainerUser, error) {
+	key := containerPid{id, pid}
+	p.mu.Lock()
+	u, ok := p.users[key]
+	p.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	u, err := processUser(pid)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if len(p.users) >= maxPidUsers {
+		p.users = map[containerPid]*runtimeapi.LinuxContainerUser{}
+	}
+	p.users[key] = u
+	p.mu.Unlock()
+	return u, nil
 }
 
 // processUser reads the real uid, gid and supplementary groups of pid.

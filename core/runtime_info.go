@@ -28,16 +28,22 @@ const (
 
 // Version reports Docker's version as the runtime's, as the kubelet shows it for the node.
 func (s *Service) Version(ctx context.Context, _ *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	v, err := s.docker.ServerVersion(ctx)
+	v, err := s.dockerVersion.Get(ctx, func(ctx context.Context) (string, error) {
+		ctx, cancel := s.withTimeout(ctx)
+		defer cancel()
+		v, err := s.docker.ServerVersion(ctx)
+		if err != nil {
+			return "", grpcerr.Wrap(err, "docker version")
+		}
+		return v.Version, nil
+	})
 	if err != nil {
-		return nil, grpcerr.Wrap(err, "docker version")
+		return nil, err
 	}
 	return &runtimeapi.VersionResponse{
 		Version:           kubeAPIVersion,
 		RuntimeName:       runtimeName,
-		RuntimeVersion:    v.Version,
+		RuntimeVersion:    v,
 		RuntimeApiVersion: CRIAPIVersion,
 	}, nil
 }

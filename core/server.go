@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -17,6 +18,7 @@ import (
 	"github.com/dockercri/dockercri/config"
 	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/metrics"
 	"github.com/dockercri/dockercri/streaming"
 )
 
@@ -35,6 +37,15 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	}
 	defer docker.Close()
 	svc := NewService(cfg, docker)
+	metrics.RegisterViewSize(svc.view.Len)
+	if cfg.MetricsBindAddr != "" {
+		ms, err := metrics.Start(cfg.MetricsBindAddr, cfg.EnablePprof)
+		if err != nil {
+			return fmt.Errorf("--metrics-bind-addr %s: %w", cfg.MetricsBindAddr, err)
+		}
+		defer ms.Stop()
+		klog.InfoS("Serving metrics", "addr", ms.Addr(), "pprof", cfg.EnablePprof)
+	}
 	defer svc.logs.Close()
 	resumeCtx, stopResume := context.WithCancel(ctx)
 	defer stopResume()
@@ -60,8 +71,8 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor),
-		grpc.ChainStreamInterceptor(streamInterceptor),
+		grpc.ChainUnaryInterceptor(calls{slow: cfg.SlowCallThreshold}.unary),
+		grpc.ChainStreamInterceptor(calls{slow: cfg.SlowCallThreshold}.stream),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
 	)
@@ -102,25 +113,66 @@ func notifySystemd(state string) {
 	}
 }
 
-// unaryInterceptor and streamInterceptor give every call the same guarantees: a panic
-// becomes an Internal error instead of a crash, every error is a gRPC status, and the
-// duration is logged.
-func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer finishCall(info.FullMethod, time.Now(), &err)
+// calls gives every CRI call the same guarantees: a panic becomes an Internal error
+// instead of a crash, every error is a gRPC status, and the call is measured (metrics),
+// logged at -v=4, and logged at the default level when slower than slow.
+type calls struct {
+	slow time.Duration
+}
+
+func (c calls) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer c.finish(info.FullMethod, req, time.Now(), &err)
 	return handler(ctx, req)
 }
 
-func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer finishCall(info.FullMethod, time.Now(), &err)
+func (c calls) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer c.finish(info.FullMethod, nil, time.Now(), &err)
 	return handler(srv, ss)
 }
 
-// finishCall is deferred by the interceptors: it recovers a panic of the handler.
-func finishCall(method string, start time.Time, err *error) {
+// finish is deferred by the interceptors: it recovers a panic of the handler.
+func (c calls) finish(fullMethod string, req any, start time.Time, err *error) {
 	if r := recover(); r != nil {
-		klog.ErrorS(nil, "Panic in CRI call", "method", method, "panic", r, "stack", string(debug.Stack()))
-		*err = status.Errorf(codes.Internal, "%s: internal error: %v", method, r)
+		klog.ErrorS(nil, "Panic in CRI call", "method", fullMethod, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s: internal error: %v", fullMethod, r)
 	}
 	*err = grpcerr.FromDocker(*err)
-	klog.V(4).InfoS("CRI call", "method", method, "duration", time.Since(start), "code", status.Code(*err))
+	took := time.Since(start)
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+	code := status.Code(*err)
+	metrics.CRIDuration.WithLabelValues(method).Observe(took.Seconds())
+	if code != codes.OK {
+		metrics.CRIErrors.WithLabelValues(method, code.String()).Inc()
+	}
+	switch {
+	case c.slow > 0 && took > c.slow:
+		klog.InfoS("Slow CRI call", append([]any{"method", method, "duration", took, "code", code}, subject(req)...)...)
+	case klog.V(4).Enabled():
+		klog.InfoS("CRI call", append([]any{"method", method, "duration", took, "code", code}, subject(req)...)...)
+	}
+}
+
+// subject is what a call is about, for its log line: the pod and/or container.
+func subject(req any) []any {
+	var kv []any
+	if r, ok := req.(interface{ GetPodSandboxId() string }); ok && r.GetPodSandboxId() != "" {
+		kv = append(kv, "podSandboxID", r.GetPodSandboxId())
+	}
+	if r, ok := req.(interface{ GetContainerId() string }); ok && r.GetContainerId() != "" {
+		kv = append(kv, "containerID", r.GetContainerId())
+	}
+	if r, ok := req.(interface {
+		GetConfig() *runtimeapi.PodSandboxConfig
+	}); ok && r.GetConfig() != nil {
+		kv = append(kv, "pod", klog.KRef(r.GetConfig().GetMetadata().GetNamespace(), r.GetConfig().GetMetadata().GetName()))
+	}
+	if r, ok := req.(interface {
+		GetConfig() *runtimeapi.ContainerConfig
+	}); ok && r.GetConfig() != nil {
+		kv = append(kv, "container", r.GetConfig().GetMetadata().GetName())
+	}
+	if r, ok := req.(interface{ GetImage() *runtimeapi.ImageSpec }); ok && r.GetImage() != nil {
+		kv = append(kv, "image", r.GetImage().GetImage())
+	}
+	return kv
 }

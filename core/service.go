@@ -35,6 +35,9 @@ type Service struct {
 	streams     *streaming.Server
 	view        *cache.Cache
 	stats       *stats.Collector
+	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
+	// runs runc and docker-init to report theirs, and the kubelet asks every second.
+	dockerVersion *cache.Fact[string]
 	// The CRI form of the view's objects, kept between list calls.
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
@@ -42,16 +45,18 @@ type Service struct {
 
 // NewService returns the CRI services on docker.
 func NewService(cfg *config.Config, docker engine.Engine) *Service {
+	view := cache.New(docker, labelType)
 	return &Service{
-		cfg:         cfg,
-		docker:      docker,
-		network:     network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir}),
-		images:      images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline),
-		checkpoints: checkpoint.NewStore(cfg.RootDirectory),
-		logs:        crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
-		host:        probeHost(cfg.RestrictOOMScoreAdj),
-		view:        cache.New(docker, labelType),
-		stats:       stats.NewCollector(),
+		cfg:           cfg,
+		docker:        docker,
+		network:       network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir}),
+		images:        images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline, view.Epoch),
+		checkpoints:   checkpoint.NewStore(cfg.RootDirectory),
+		logs:          crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
+		host:          probeHost(cfg.RestrictOOMScoreAdj),
+		view:          view,
+		stats:         stats.NewCollector(),
+		dockerVersion: cache.NewFact[string](view.Epoch),
 	}
 }
 

@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"io"
+	"net/http"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -17,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/sockets"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -62,6 +64,18 @@ type Engine interface {
 // The API version is negotiated with the daemon on the first request that reaches it,
 // so dockercri works with Docker Engine 20.10 (API 1.41) and newer, and a daemon that
 // is down at start-up is negotiated with once it comes up.
+//
+// Every request goes through a transport that times it by operation (metrics).
 func New(endpoint string) (Engine, error) {
-	return client.NewClientWithOpts(client.WithHost(endpoint), client.WithAPIVersionNegotiation())
+	u, err := client.ParseHostURL(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	transport := &http.Transport{}
+	if err := sockets.ConfigureTransport(transport, u.Scheme, u.Host); err != nil {
+		return nil, err
+	}
+	// WithHost first, on the client's own transport (it insists on an *http.Transport);
+	// then the instrumented one, configured the same way, replaces it.
+	return client.NewClientWithOpts(client.WithHost(endpoint), client.WithHTTPClient(&http.Client{Transport: instrumented{transport}}), client.WithAPIVersionNegotiation())
 }

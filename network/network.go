@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/dockercri/dockercri/metrics"
 )
 
 // IfName is the pod's interface inside its network namespace.
@@ -119,7 +122,8 @@ var ErrNotReady = errors.New("network not ready")
 
 // SetUp attaches the pod to the network of the first valid config (CNI ADD). A failed
 // ADD is undone (DEL) before SetUp returns, so that nothing is left behind.
-func (m *Manager) SetUp(ctx context.Context, pod Pod) (*Attachment, error) {
+func (m *Manager) SetUp(ctx context.Context, pod Pod) (_ *Attachment, err error) {
+	defer observe("ADD", time.Now(), &err)
 	list, err := m.conf.current()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
@@ -146,7 +150,8 @@ func (m *Manager) SetUp(ctx context.Context, pod Pod) (*Attachment, error) {
 // TearDown detaches the pod from network (CNI DEL). It uses the config and runtime
 // arguments libcni cached at ADD when it has them, so that a config changed since does
 // not leak what the old one allocated; else the current config. DEL is idempotent.
-func (m *Manager) TearDown(ctx context.Context, pod Pod, network string) error {
+func (m *Manager) TearDown(ctx context.Context, pod Pod, network string) (err error) {
+	defer observe("DEL", time.Now(), &err)
 	rt, err := m.runtimeConf(pod)
 	if err != nil {
 		return err
@@ -165,6 +170,15 @@ func (m *Manager) TearDown(ctx context.Context, pod Pod, network string) error {
 		return fmt.Errorf("CNI DEL on network %s: %w", list.Name, err)
 	}
 	return nil
+}
+
+// observe records a CNI operation's latency and result in the metrics.
+func observe(op string, start time.Time, err *error) {
+	result := "ok"
+	if *err != nil {
+		result = "error"
+	}
+	metrics.CNIDuration.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
 }
 
 // cachedConfig is the config of network as libcni cached it at the pod's ADD.

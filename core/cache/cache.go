@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/metrics"
 )
 
 // Errors of Get.
@@ -49,6 +50,7 @@ type Cache struct {
 	mu     sync.RWMutex
 	objs   map[string]*container.InspectResponse
 	synced bool
+	epoch  uint64
 	subs   map[chan Change]struct{}
 	// gone keeps what dockercri removed itself (Refresh) until Docker's destroy event
 	// comes, which then still tells whose container it was.
@@ -98,6 +100,7 @@ func (c *Cache) Run(ctx context.Context) {
 		cancel()
 		c.setSynced(false)
 		if ctx.Err() == nil {
+			metrics.EventStreamReconnects.Inc()
 			klog.V(2).InfoS("Docker's event stream ended; listing again", "err", err)
 			sleep(ctx, delay)
 		}
@@ -216,7 +219,18 @@ func (c *Cache) store(id string, obj *container.InspectResponse) *container.Insp
 func (c *Cache) setSynced(v bool) {
 	c.mu.Lock()
 	c.synced = v
+	if v {
+		c.epoch++
+	}
 	c.mu.Unlock()
+}
+
+// Epoch numbers the unbroken runs of Docker's event stream: it changes each time the
+// view is listed again after a break. ok is false while the stream is down.
+func (c *Cache) Epoch() (epoch uint64, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epoch, c.synced
 }
 
 // takeGone returns and forgets what the view had of a container removed before its
@@ -262,6 +276,13 @@ func (c *Cache) Get(id string) (*container.InspectResponse, error) {
 		return nil, ErrNotFound
 	}
 	return found, nil
+}
+
+// Len is how many containers the view holds.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.objs)
 }
 
 // List returns every container of the view, or ErrNotSynced.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/metrics"
 )
 
 const (
@@ -292,6 +293,7 @@ func (c *copier) write(b *batch) error {
 		return &writeError{err}
 	}
 	c.size += int64(n)
+	metrics.LogBytes.Add(float64(n))
 	for _, t := range b.ts {
 		c.pos.add(t)
 	}

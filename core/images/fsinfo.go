@@ -15,17 +15,29 @@ import (
 // ImageFsInfo reports the filesystem that holds Docker's root directory, where Docker
 // keeps image layers and containers' writable layers alike.
 func (s *Service) ImageFsInfo(ctx context.Context, _ *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	info, err := s.docker.Info(ctx)
+	dir, err := s.dockerRootDir(ctx)
 	if err != nil {
-		return nil, grpcerr.Wrap(err, "docker info")
+		return nil, err
 	}
-	usage, err := fsUsage(info.DockerRootDir)
+	usage, err := fsUsage(dir)
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{usage}}, nil
+}
+
+// dockerRootDir is Docker's root directory (docker info, which costs dockerd
+// milliseconds of CPU; the kubelet asks for ImageFsInfo every few seconds).
+func (s *Service) dockerRootDir(ctx context.Context) (string, error) {
+	return s.rootDir.Get(ctx, func(ctx context.Context) (string, error) {
+		ctx, cancel := s.withTimeout(ctx)
+		defer cancel()
+		info, err := s.docker.Info(ctx)
+		if err != nil {
+			return "", grpcerr.Wrap(err, "docker info")
+		}
+		return info.DockerRootDir, nil
+	})
 }
 
 // fsUsage is what statfs says of the filesystem holding dir.

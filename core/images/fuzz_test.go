@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/distribution/reference"
@@ -152,7 +151,7 @@ func FuzzImageSpec(f *testing.F) {
 		ctx := context.Background()
 		fake := newFake(testImages()...)
 		fake.registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "101", 1, []string{"nginx:latest"}, nil)
-		s := New(fake, testTimeout, time.Minute)
+		s := newTestService(fake)
 		known := map[string]bool{busyboxID: true, alpineID: true, danglyID: true, pauseID: true, hexID('5'): true}
 
 		st, err := s.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: spec}, Verbose: true})
@@ -234,7 +233,7 @@ func FuzzPullStream(f *testing.F) {
 		fake.pullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(body)), nil
 		}
-		resp, err := New(fake, testTimeout, time.Minute).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: "busybox"}})
+		resp, err := newTestService(fake).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: "busybox"}})
 		// Unknown is what a registry message no rule classifies gets: it only comes
 		// from an error message inside the stream (JSON keys match case-insensitively).
 		if checkStatus(t, "PullImage", err, true) == codes.Unknown && !bytes.Contains(bytes.ToLower(body), []byte("errordetail")) {

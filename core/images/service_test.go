@@ -48,8 +48,11 @@ func testImages() []image.InspectResponse {
 }
 
 func newTestService(f engine.Engine) *Service {
-	return New(f, testTimeout, time.Minute)
+	return New(f, testTimeout, time.Minute, alwaysLive)
 }
+
+// alwaysLive is the epoch of a Docker whose event stream never breaks.
+func alwaysLive() (uint64, bool) { return 1, true }
 
 func spec(s string) *runtimeapi.ImageSpec { return &runtimeapi.ImageSpec{Image: s} }
 
@@ -601,7 +604,7 @@ func TestPullImageStalled(t *testing.T) {
 	f.pullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
 		return stalledBody{ctx}, nil
 	}
-	s := New(f, testTimeout, 200*time.Millisecond)
+	s := New(f, testTimeout, 200*time.Millisecond, alwaysLive)
 	start := time.Now()
 	_, err := s.PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
 	elapsed := time.Since(start)
@@ -621,7 +624,7 @@ func TestPullImageStalledBeforeResponse(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	_, err := New(f, testTimeout, 200*time.Millisecond).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
+	_, err := New(f, testTimeout, 200*time.Millisecond, alwaysLive).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
 	wantCode(t, "PullImage(no response)", err, codes.DeadlineExceeded)
 }
 
@@ -651,7 +654,7 @@ func TestPullImageSlowButSteady(t *testing.T) {
 		}()
 		return pr, nil
 	}
-	resp, err := New(f, testTimeout, 200*time.Millisecond).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
+	resp, err := New(f, testTimeout, 200*time.Millisecond, alwaysLive).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
 	if err != nil {
 		t.Fatalf("a pull that keeps making progress failed: %v", err)
 	}
@@ -667,12 +670,12 @@ func TestPullImageCanceled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := New(f, testTimeout, time.Minute).PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("busybox")})
+	_, err := newTestService(f).PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("busybox")})
 	wantCode(t, "PullImage(caller cancels)", err, codes.Canceled)
 
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err = New(f, testTimeout, time.Minute).PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("busybox")})
+	_, err = newTestService(f).PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("busybox")})
 	wantCode(t, "PullImage(caller's deadline)", err, codes.DeadlineExceeded)
 }
 
@@ -803,4 +806,30 @@ type infoFails struct{ *fakeDocker }
 
 func (infoFails) Info(context.Context) (system.Info, error) {
 	return system.Info{}, errors.Join(errors.New("Cannot connect to the Docker daemon"), cerrdefs.ErrUnavailable)
+}
+
+type countingInfo struct {
+	*fakeDocker
+	calls int
+}
+
+func (c *countingInfo) Info(ctx context.Context) (system.Info, error) {
+	c.calls++
+	return c.fakeDocker.Info(ctx)
+}
+
+// The kubelet asks for ImageFsInfo every few seconds; docker info, which costs dockerd
+// real work, is asked once while dockerd runs.
+func TestImageFsInfoAsksDockerOnce(t *testing.T) {
+	f := &countingInfo{fakeDocker: newFake()}
+	f.info.DockerRootDir = t.TempDir()
+	s := newTestService(f)
+	for i := 0; i < 3; i++ {
+		if _, err := s.ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.calls != 1 {
+		t.Errorf("docker info asked %d times for 3 ImageFsInfo calls, want 1", f.calls)
+	}
 }

@@ -30,6 +30,14 @@ type Collector struct {
 	mu      sync.Mutex
 	samples map[string]cpuSample
 	layers  map[string]layerSize
+	cgroups map[string]pidCgroup
+}
+
+// pidCgroup is the cgroup a container's process is in; it goes with the container's
+// CPU sample.
+type pidCgroup struct {
+	pid int
+	cg  *cgroup
 }
 
 type cpuSample struct {
@@ -44,7 +52,7 @@ type layerSize struct {
 
 // NewCollector returns a collector with no samples yet.
 func NewCollector() *Collector {
-	return &Collector{samples: map[string]cpuSample{}, layers: map[string]layerSize{}}
+	return &Collector{samples: map[string]cpuSample{}, layers: map[string]layerSize{}, cgroups: map[string]pidCgroup{}}
 }
 
 // Container is the stats of a container; CPU and memory only while it runs (they come
@@ -52,7 +60,7 @@ func NewCollector() *Collector {
 func (c *Collector) Container(insp *container.InspectResponse, attrs *runtimeapi.ContainerAttributes) *runtimeapi.ContainerStats {
 	now := time.Now().UnixNano()
 	st := &runtimeapi.ContainerStats{Attributes: attrs, WritableLayer: c.writableLayer(insp, now)}
-	if cg := runningCgroup(insp); cg != nil {
+	if cg := c.runningCgroup(insp); cg != nil {
 		if u, err := cg.read(); err == nil {
 			st.Cpu = c.cpu(insp.ID, now, u)
 			st.Memory = memory(now, u)
@@ -66,7 +74,7 @@ func (c *Collector) Container(insp *container.InspectResponse, attrs *runtimeapi
 func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.PodSandboxAttributes, containers []*runtimeapi.ContainerStats) *runtimeapi.PodSandboxStats {
 	now := time.Now().UnixNano()
 	linux := &runtimeapi.LinuxPodSandboxStats{Containers: containers}
-	if cg := runningCgroup(sb); cg != nil {
+	if cg := c.runningCgroup(sb); cg != nil {
 		pod := cg
 		if sb.HostConfig != nil && sb.HostConfig.CgroupParent != "" {
 			pod = cg.parent()
@@ -89,14 +97,26 @@ func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.Pod
 	return &runtimeapi.PodSandboxStats{Attributes: attrs, Linux: linux}
 }
 
-func runningCgroup(insp *container.InspectResponse) *cgroup {
+// runningCgroup is the cgroup of a running container's process. It is read from /proc
+// once per process: a process stays in the cgroup runc put it in.
+func (c *Collector) runningCgroup(insp *container.InspectResponse) *cgroup {
 	if insp.State == nil || !insp.State.Running || insp.State.Pid <= 0 {
 		return nil
 	}
-	cg, err := cgroupOf(insp.State.Pid)
+	pid := insp.State.Pid
+	c.mu.Lock()
+	known, ok := c.cgroups[insp.ID]
+	c.mu.Unlock()
+	if ok && known.pid == pid {
+		return known.cg
+	}
+	cg, err := cgroupOf(pid)
 	if err != nil {
 		return nil
 	}
+	c.mu.Lock()
+	c.cgroups[insp.ID] = pidCgroup{pid: pid, cg: cg}
+	c.mu.Unlock()
 	return cg
 }
 
@@ -124,6 +144,11 @@ func (c *Collector) cpu(id string, now int64, u usage) *runtimeapi.CpuUsage {
 	for k, s := range c.samples {
 		if uint64(now)-s.at > uint64(sampleTTL) {
 			delete(c.samples, k)
+		}
+	}
+	for k := range c.cgroups {
+		if _, ok := c.samples[k]; !ok {
+			delete(c.cgroups, k)
 		}
 	}
 	return cu

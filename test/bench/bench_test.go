@@ -31,19 +31,13 @@ const pods = 50
 // calls is how many times each call is made.
 const calls = 200
 
-// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU times.
-const clockTick = 100
-
 // dockerdCPU is dockerd's CPU time so far (user + system).
 func dockerdCPU(t *testing.T, pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := framework.ProcessCPU(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTick
+	return d
 }
 
 func dockerdPid(t *testing.T) int {

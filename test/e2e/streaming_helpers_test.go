@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
 // protocols are the two transports of the streaming server: SPDY (remotecommand v1–v4,
@@ -92,32 +93,7 @@ func forwarder(t *testing.T, proto, rawURL string, remotePort int) (int, func())
 	} else if dialer, err = portforward.NewSPDYOverWebsocketDialer(u, cfg); err != nil {
 		t.Fatal(err)
 	}
-	stop, ready := make(chan struct{}), make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(remotePort)}, stop, ready, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- fw.ForwardPorts() }()
-	select {
-	case <-ready:
-	case err := <-errc:
-		t.Fatalf("port-forward: %v", err)
-	}
-	ports, err := fw.GetPorts()
-	if err != nil || len(ports) != 1 {
-		t.Fatalf("port-forward ports: %v, %v", ports, err)
-	}
-	stopped := false
-	stopFn := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			<-errc
-		}
-	}
-	t.Cleanup(stopFn)
-	return int(ports[0].Local), stopFn
+	return framework.StartPortForward(t, dialer, remotePort)
 }
 
 // wsPortForward opens a port-forward to port over WebSocket with the channel protocol

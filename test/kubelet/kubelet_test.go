@@ -12,14 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	restclient "k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
@@ -145,24 +144,8 @@ func forward(t *testing.T, rawURL string, port int) int {
 		t.Fatal(err)
 	}
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, "POST", u)
-	stop, ready := make(chan struct{}), make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- fw.ForwardPorts() }()
-	select {
-	case <-ready:
-	case err := <-errc:
-		t.Fatalf("port-forward: %v", err)
-	}
-	t.Cleanup(func() { close(stop); <-errc })
-	ports, err := fw.GetPorts()
-	if err != nil || len(ports) != 1 {
-		t.Fatalf("port-forward ports: %v, %v", ports, err)
-	}
-	return int(ports[0].Local)
+	local, _ := framework.StartPortForward(t, dialer, port)
+	return local
 }
 
 func httpGet(t *testing.T, u string) []byte {
@@ -196,6 +179,7 @@ func crashRestarts(t *testing.T, n *node) {
 	if names := strings.Join(n.dockerNames(t), " "); !strings.Contains(names, want) {
 		t.Errorf("no Docker container %s for the first restart among %s", want, names)
 	}
+	n.kubelet.RemovePod(t, "crash")
 }
 
 func oomKilled(t *testing.T, n *node) {
@@ -213,18 +197,19 @@ func oomKilled(t *testing.T, n *node) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.kubelet.RemovePod(t, "oom")
 }
 
-// logRotation: the kubelet renames a log over containerLogMaxSize (1 MiB here) and asks
+// logRotation: the kubelet renames a log over containerLogMaxSize (1 MiB here; it looks
+// every containerLogMonitorInterval, 10 s by default) and asks
 // dockercri to reopen it (ReopenContainerLog); the container's output goes on into the
 // new file.
 func logRotation(t *testing.T, n *node) {
 	k := n.kubelet
 	p := n.waitRunning(t, "chatty")
 	dir := filepath.Join(k.LogDir, fmt.Sprintf("default_%s_%s", p.Name, p.UID), "chatty")
-	var rotated []string
 	if err := framework.WaitFor(90*time.Second, func() error {
-		rotated, _ = filepath.Glob(filepath.Join(dir, "0.log.*"))
+		rotated, _ := filepath.Glob(filepath.Join(dir, "0.log.*"))
 		if len(rotated) < 2 {
 			return fmt.Errorf("%d rotated files in %s", len(rotated), dir)
 		}
@@ -239,20 +224,21 @@ func logRotation(t *testing.T, n *node) {
 		}
 		return st.Size()
 	}
+	// dockercri writes on into the new 0.log: it changes size (grows, or is rotated
+	// again and refilled).
 	before := size()
-	time.Sleep(time.Second)
-	if after := size(); after <= before && len(rotatedNow(dir)) == len(rotated) {
-		t.Errorf("0.log not written after rotation: %d → %d bytes", before, after)
+	if err := framework.WaitFor(5*time.Second, func() error {
+		if after := size(); after == before || after == 0 {
+			return fmt.Errorf("0.log not written after rotation: %d → %d bytes", before, after)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 	if b, err := k.Get("/containerLogs/default/" + p.Name + "/chatty?tailLines=1"); err != nil || !strings.Contains(string(b), "xxxxxxxx") {
 		t.Errorf("logs after rotation: %.100q, %v", b, err)
 	}
 	k.RemovePod(t, "chatty")
-}
-
-func rotatedNow(dir string) []string {
-	r, _ := filepath.Glob(filepath.Join(dir, "0.log.*"))
-	return r
 }
 
 // dockercriKilled: dockercri dies (kill -9) and comes back; the kubelet finds the same
@@ -373,7 +359,8 @@ func dockerdRestarted(t *testing.T, n *node) {
 }
 
 // nodeOverhead: 50 more pods, then the CPU dockercri and dockerd (with its containerd)
-// spend over 60 quiet seconds of the kubelet's polling.
+// spend over 60 quiet seconds of the kubelet's polling: with the kubelet's stats from
+// CRI (as the previous scenario left it), then with its default, cAdvisor.
 func nodeOverhead(t *testing.T, n *node) {
 	k := n.kubelet
 	const pods = 50
@@ -384,32 +371,59 @@ func nodeOverhead(t *testing.T, n *node) {
 		n.waitRunning(t, fmt.Sprintf("idle-%02d", i))
 	}
 	time.Sleep(10 * time.Second) // let the start-up settle
+	n.measureOverhead(t, fmt.Sprintf("kubelet with %d running pods, PodAndContainerStatsFromCRI", pods+1))
+	k.Stop()
+	delete(k.Config, "featureGates")
+	if err := k.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.waitRunning(t, "web")
+	time.Sleep(10 * time.Second)
+	n.measureOverhead(t, fmt.Sprintf("kubelet with %d running pods, default stats (cAdvisor)", pods+1))
+}
+
+// measureOverhead logs the CPU dockercri, dockerd, containerd and the kubelet spend
+// over a quiet minute, and the CRI calls and Docker requests behind it.
+func (n *node) measureOverhead(t *testing.T, what string) {
 	type proc struct {
 		name string
 		pid  int
 	}
-	procs := []proc{{"dockercri", n.cri.Process().Pid()}, {"dockerd", n.dockerd.Pid()}, {"kubelet", k.Pid()}}
+	procs := []proc{{"dockercri", n.cri.Process().Pid()}, {"dockerd", n.dockerd.Pid()}, {"kubelet", n.kubelet.Pid()}}
 	if pid := n.dockerd.ContainerdPid(); pid > 0 {
 		procs = append(procs, proc{"containerd", pid})
 	}
-	start := make([]uint64, len(procs))
+	start := make([]time.Duration, len(procs))
 	for i, p := range procs {
-		start[i] = cpuTicks(t, p.pid)
+		start[i] = cpuTime(t, p.pid)
 	}
+	before := framework.ScrapeMetrics(t, n.metrics)
 	const window = 60 * time.Second
+	// DOCKERCRI_PROFILE=file keeps a CPU profile of dockercri over the window.
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		if path := os.Getenv("DOCKERCRI_PROFILE"); path != "" {
+			n.cpuProfile(t, path, window)
+		}
+	}()
 	time.Sleep(window)
+	after := framework.ScrapeMetrics(t, n.metrics)
+	<-profiled
 	var combined float64
 	report := []string{}
 	for i, p := range procs {
-		// Clock ticks are 1/100 s on Linux (USER_HZ).
-		msPerS := float64(cpuTicks(t, p.pid)-start[i]) * 10 / window.Seconds()
+		msPerS := float64((cpuTime(t, p.pid) - start[i]).Milliseconds()) / window.Seconds()
 		if p.name == "dockercri" || p.name == "dockerd" {
 			combined += msPerS
 		}
 		report = append(report, fmt.Sprintf("%s %.2f ms/s", p.name, msPerS))
 	}
-	t.Logf("node overhead, kubelet with %d running pods (PodAndContainerStatsFromCRI on), %s quiet: %s; dockercri+dockerd %.2f ms/s (target 5)",
-		pods+1, window, strings.Join(report, ", "), combined)
+	t.Logf("node overhead, %s, %s quiet: %s; dockercri+dockerd %.2f ms/s (target 5)", what, window, strings.Join(report, ", "), combined)
+	// What the kubelet asked and what dockercri asked Docker over the window, from
+	// dockercri's metrics: where the time goes.
+	t.Logf("CRI calls in the window: %s", rates(before, after, "dockercri_cri_request_duration_seconds", "method"))
+	t.Logf("Docker requests in the window: %s", rates(before, after, "dockercri_docker_request_duration_seconds", "operation"))
 }
 
 // manifestsRemoved: with every manifest gone, the kubelet stops and removes the pods
@@ -440,4 +454,29 @@ func manifestsRemoved(t *testing.T, n *node) {
 	if rules := framework.IPTablesRules(t, n.net.Gateway[:strings.LastIndexByte(n.net.Gateway, '.')+1]); len(rules) != 0 {
 		t.Errorf("iptables rules left for the pod network: %v", rules)
 	}
+}
+
+// rates lists the calls of a histogram family made between two scrapes, by label value,
+// most first.
+func rates(before, after framework.Metrics, family, label string) string {
+	b, a := before.Counts(family, label), after.Counts(family, label)
+	type kv struct {
+		k string
+		n float64
+	}
+	var list []kv
+	for k, v := range a {
+		if d := v - b[k]; d > 0 {
+			list = append(list, kv{k, d})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].n > list[j].n })
+	var out []string
+	for _, e := range list {
+		out = append(out, fmt.Sprintf("%s %.0f", e.k, e.n))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }

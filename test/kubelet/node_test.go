@@ -5,6 +5,8 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -27,6 +29,8 @@ type node struct {
 	cri     *framework.Dockercri
 	net     *framework.CNINetwork
 	kubelet *framework.Kubelet
+	// metrics is dockercri's metrics address.
+	metrics string
 }
 
 func startNode(t *testing.T) *node {
@@ -42,7 +46,12 @@ func startNode(t *testing.T) *node {
 	t.Cleanup(func() { _ = dockerd.Stop() })
 	n.net = env.NewCNINetwork(t)
 	n.net.Write(t)
-	n.cri = env.NewDockercri(t, append([]string{"--docker-endpoint", dockerd.Endpoint}, n.net.Args()...)...)
+	port, err := framework.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.metrics = fmt.Sprintf("127.0.0.1:%d", port)
+	n.cri = env.NewDockercri(t, append([]string{"--docker-endpoint", dockerd.Endpoint, "--metrics-bind-addr", n.metrics, "--enable-pprof"}, n.net.Args()...)...)
 	if err := n.cri.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,18 +144,14 @@ func containerIDs(p *corev1.Pod) map[string]string {
 	return out
 }
 
-// cpuTicks is a process's user+system CPU time in clock ticks (/proc/<pid>/stat).
-func cpuTicks(t *testing.T, pid int) uint64 {
+// cpuTime is a process's CPU time so far.
+func cpuTime(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := framework.ProcessCPU(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after its closing paren.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseUint(fields[11], 10, 64)
-	stime, _ := strconv.ParseUint(fields[12], 10, 64)
-	return utime + stime
+	return d
 }
 
 // sandboxIDs are the CRI pod ids dockercri lists.
@@ -162,4 +167,21 @@ func (n *node) sandboxIDs(t *testing.T) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// cpuProfile saves a CPU profile of dockercri over d to path (go tool pprof reads it).
+func (n *node) cpuProfile(t *testing.T, path string, d time.Duration) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.metrics, int(d.Seconds())))
+	if err != nil {
+		t.Errorf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("profile: %v", err)
+	}
 }

@@ -3,10 +3,11 @@ package framework
 import (
 	"io"
 	"net"
+	"strings"
 	"sync"
 )
 
-// CutProxy passes TCP connections through to an upstream on 127.0.0.1 until Cut drops
+// CutProxy passes TCP connections through to an upstream until Cut drops
 // them all at once: a client that vanishes from the network, without closing anything
 // on the way out.
 type CutProxy struct {
@@ -17,7 +18,8 @@ type CutProxy struct {
 	conns    []net.Conn
 }
 
-// StartCutProxy listens on 127.0.0.1 for connections to upstream (host:port).
+// StartCutProxy listens on 127.0.0.1 for connections to upstream: host:port, or
+// unix:///path for a unix socket (Docker's API, say).
 func StartCutProxy(upstream string) (*CutProxy, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +36,11 @@ func (p *CutProxy) accept() {
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.upstream)
+		network, addr := "tcp", p.upstream
+		if path, ok := strings.CutPrefix(p.upstream, "unix://"); ok {
+			network, addr = "unix", path
+		}
+		up, err := net.Dial(network, addr)
 		if err != nil {
 			c.Close()
 			continue

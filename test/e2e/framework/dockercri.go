@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,11 @@ type Dockercri struct {
 	Args     []string
 	proc     *Process
 	binary   string
+	// raw is the one plain gRPC connection Raw's clients share, so that tests polling
+	// through it do not add a connection (and dockercri a descriptor) per call.
+	rawOnce sync.Once
+	raw     *grpc.ClientConn
+	rawErr  error
 }
 
 // BuildDockercri builds the dockercri binary into dir, unless DOCKERCRI_BIN names one.
@@ -57,6 +63,9 @@ func (e *Env) NewDockercri(t testing.TB, args ...string) *Dockercri {
 		"--pod-infra-container-image", e.PauseImage,
 	}, args...)
 	t.Cleanup(func() {
+		if d.raw != nil {
+			d.raw.Close()
+		}
 		if d.proc == nil {
 			return
 		}
@@ -143,12 +152,13 @@ func (d *Dockercri) Images(t testing.TB) internalapi.ImageManagerService {
 // (it checks Version first) or would reshape.
 func (d *Dockercri) Raw(t testing.TB) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient) {
 	t.Helper()
-	conn, err := grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
+	d.rawOnce.Do(func() {
+		d.raw, d.rawErr = grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	})
+	if d.rawErr != nil {
+		t.Fatal(d.rawErr)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn)
+	return runtimeapi.NewRuntimeServiceClient(d.raw), runtimeapi.NewImageServiceClient(d.raw)
 }
 
 // RunCommand runs the dockercri binary with args to its end and returns its output.

@@ -89,7 +89,6 @@ func (e *Env) NewKubelet(t testing.TB, binary, endpoint, cgroupRoot string) *Kub
 		"imageGCLowThresholdPercent":  99,
 		"containerLogMaxSize":         "1Mi",
 		"containerLogMaxFiles":        3,
-		"containerLogMonitorInterval": "3s",
 		"resolvConf":                  "/etc/resolv.conf",
 	}
 	k.Args = []string{

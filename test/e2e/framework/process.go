@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -135,4 +137,20 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU times.
+const clockTick = 100
+
+// ProcessCPU is the CPU time (user + system) process pid has spent so far.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields count from after its closing paren.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTick, nil
 }
