@@ -61,7 +61,7 @@ func (s *Service) removeContainer(ctx context.Context, id string) error {
 
 func (s *Service) removeInspected(ctx context.Context, insp container.InspectResponse) error {
 	s.logs.Stop(insp.ID)
-	if err := s.docker.ContainerRemove(ctx, insp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := s.removeFromDocker(ctx, insp.ID); err != nil {
 		return grpcerr.Wrap(err, "remove container "+insp.ID)
 	}
 	s.refresh(ctx, insp.ID)

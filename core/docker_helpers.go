@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
+	"golang.org/x/sys/unix"
 )
 
 // conflictRE finds the container holding a name in Docker's conflict error.
@@ -31,7 +33,7 @@ func (s *Service) createContainer(ctx context.Context, config *container.Config,
 	if err != nil && cerrdefs.IsConflict(err) {
 		if m := conflictRE.FindStringSubmatch(err.Error()); m != nil {
 			klog.InfoS("Removing leftover container holding the name", "name", name, "containerID", m[1])
-			if rmErr := s.docker.ContainerRemove(ctx, m[1], container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			if rmErr := s.removeFromDocker(ctx, m[1]); rmErr != nil {
 				return "", grpcerr.Wrap(rmErr, "remove leftover container "+m[1])
 			}
 			resp, err = s.docker.ContainerCreate(ctx, config, hc, nil, nil, name)
@@ -167,4 +169,36 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
+}
+
+// removeFromDocker removes a container (and its anonymous volumes) from Docker, by force;
+// one already gone counts as removed.
+//
+// Docker 20.10 sometimes fails to unmount a dying container's root filesystem and then
+// fails every removal with "failed to remove root filesystem … device or resource busy",
+// leaving a Dead container behind for good. The container is being removed, so nothing
+// needs that mount any more: dockercri detaches it and asks once more.
+func (s *Service) removeFromDocker(ctx context.Context, id string) error {
+	err := s.forceRemove(ctx, id)
+	if err == nil || !strings.Contains(err.Error(), "failed to remove root filesystem") {
+		return err
+	}
+	insp, inspErr := s.docker.ContainerInspect(ctx, id)
+	merged := insp.GraphDriver.Data["MergedDir"]
+	if inspErr != nil || merged == "" {
+		return err
+	}
+	if umErr := unix.Unmount(merged, unix.MNT_DETACH); umErr != nil && !errors.Is(umErr, unix.EINVAL) {
+		return err
+	}
+	klog.InfoS("Detached the root filesystem Docker could not unmount; removing again", "containerID", id, "path", merged)
+	return s.forceRemove(ctx, id)
+}
+
+func (s *Service) forceRemove(ctx context.Context, id string) error {
+	err := s.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

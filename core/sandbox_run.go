@@ -220,7 +220,7 @@ func (s *Service) discardSandbox(id string) {
 			klog.ErrorS(err, "Tear down the network of a failed sandbox", "podSandboxID", id)
 		}
 	}
-	if err := s.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+	if err := s.removeFromDocker(ctx, id); err != nil {
 		klog.ErrorS(err, "Remove failed sandbox", "podSandboxID", id)
 	}
 	if err := s.checkpoints.Delete(id); err != nil {

@@ -85,7 +85,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if err := s.tearDownNetwork(ctx, *insp); err != nil {
 		return nil, err
 	}
-	if err := s.docker.ContainerRemove(ctx, insp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := s.removeFromDocker(ctx, insp.ID); err != nil {
 		return nil, grpcerr.Wrap(err, "remove sandbox "+insp.ID)
 	}
 	s.refresh(ctx, insp.ID)

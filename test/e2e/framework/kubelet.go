@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +102,8 @@ func (e *Env) NewKubelet(t testing.TB, binary, endpoint, cgroupRoot string) *Kub
 	leftovers := hostLeftovers()
 	t.Cleanup(func() {
 		k.Stop()
+		// The kubelet bind-mounts its root directory onto itself (shared) and leaves it.
+		unmountUnder(t, dir)
 		leftovers()
 		if t.Failed() {
 			t.Logf("kubelet log:\n%s", tail(k.Log(), 80))
@@ -126,6 +130,27 @@ func hostLeftovers() func() {
 		}
 		for _, dir := range made {
 			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first.
+func unmountUnder(t testing.TB, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Errorf("read mountinfo: %v", err)
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL {
+			t.Errorf("unmount %s: %v", p, err)
 		}
 	}
 }
