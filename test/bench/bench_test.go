@@ -1,10 +1,11 @@
 //go:build bench
 
-// Package bench measures what the kubelet's polling costs, through the real dockercri
-// binary on a real Docker Engine with 50 running pods: the latency of each list, status
-// and stats call, and the CPU dockerd spends per call. Beside each, the Docker calls
-// cri-dockerd makes for the same answer, timed in the same run, as a ratio. Run it with
-// `make bench` (as root).
+// Package bench measures the real dockercri binary on a real Docker Engine: pod
+// start-up and teardown against the same containers started straight on Docker (the
+// floor), then what the kubelet's polling costs with 50 running pods: the latency of
+// each list, status and stats call, and the CPU dockerd spends per call, beside the
+// Docker calls cri-dockerd makes for the same answer, timed in the same run, as a
+// ratio; and dockercri's idle CPU and RSS. Run it with `make bench` (as root).
 package bench
 
 import (
@@ -31,8 +32,26 @@ const pods = 50
 // calls is how many times each call is made.
 const calls = 200
 
+// rssMB is a process's resident set size in MB.
+func rssMB(t *testing.T, pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 // dockerdCPU is dockerd's CPU time so far (user + system).
-func dockerdCPU(t *testing.T, pid int) time.Duration {
+func dockerdCPU(t *testing.T, pid int) time.Duration { return cpuOf(t, pid) }
+
+// cpuOf is a process's CPU time so far (user + system).
+func cpuOf(t *testing.T, pid int) time.Duration {
 	d, err := framework.ProcessCPU(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +105,27 @@ func TestBench(t *testing.T) {
 	if os.Getenv("DOCKERCRI_BIN") == "" {
 		t.Fatal("DOCKERCRI_BIN must name the dockercri binary (make bench sets it)")
 	}
-	d := env.StartDockercri(t)
+	net := env.NewCNINetwork(t)
+	net.Write(t)
+	d := env.StartDockercri(t, net.Args()...)
 	rt, _ := d.Raw(t)
 	images := d.Images(t)
 	ctx := context.Background()
 	ref, err := images.PullImage(ctx, &runtimeapi.ImageSpec{Image: env.Busybox}, nil, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	pauseRef, err := images.PullImage(ctx, &runtimeapi.ImageSpec{Image: env.PauseImage}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := measureStartup(t, criPod(t, env, rt, ref), 0)
+	floor := measureStartup(t, dockerPod(env, pauseRef, ref), 0)
+	// The same without CNI (Docker's none network plus loopback): dockercri's own share.
+	bare := env.StartDockercri(t)
+	bareRT, _ := bare.Raw(t)
+	noCNI := measureStartup(t, criPod(t, env, bareRT, ref), 100)
+	if err := bare.Process().Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var sandboxes, containers []string
@@ -187,6 +221,12 @@ func TestBench(t *testing.T) {
 		return err
 	}), result{name: "(cri-dockerd: not implemented)"})
 
+	criPid := d.Process().Pid()
+	idle0, idleStart := cpuOf(t, criPid), time.Now()
+	time.Sleep(10 * time.Second)
+	idle := float64((cpuOf(t, criPid) - idle0).Microseconds()) / 1000 / time.Since(idleStart).Seconds()
+
+	printStartup(ours, noCNI, floor)
 	fmt.Printf("\n%d running pods, Docker %s\n\n", pods, env.Docker.Client.ClientVersion())
 	fmt.Printf("%-30s %12s %14s | %-42s %12s %14s | %9s\n", "dockercri call", "latency", "dockerd CPU", "Docker calls for the same answer", "latency", "dockerd CPU", "speed-up")
 	for _, r := range rows {
@@ -197,4 +237,5 @@ func TestBench(t *testing.T) {
 		fmt.Printf("%-30s %12s %14s | %-42s %12s %14s | %9s\n", r.ours.name, r.ours.latency.Round(time.Microsecond), r.ours.dockerCPU, r.docker.name, r.docker.latency.Round(time.Microsecond), r.docker.dockerCPU, ratio)
 	}
 	fmt.Println("\ndockerd CPU is per call, from /proc/<dockerd>/stat (10 ms resolution, averaged over the calls).")
+	fmt.Printf("\ndockercri with %d running pods: idle CPU %.2f ms/s (10 s without calls), RSS %d MB\n", pods, idle, rssMB(t, criPid))
 }

@@ -1,0 +1,183 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// Pod start-up and teardown against the Docker floor: the same two containers created
+// and started straight on Docker's API (a pause container on Docker's none network and
+// one container in its network and IPC namespaces), no CRI and no CNI.
+
+const (
+	sequentialPods = 20
+	parallelPods   = 32
+	parallelism    = 8
+)
+
+// podRunner starts a pod of one container and returns what stops and removes it.
+type podRunner func(i int) (teardown func() error, err error)
+
+func criPod(t *testing.T, env *framework.Env, rt runtimeapi.RuntimeServiceClient, ref string) podRunner {
+	return func(i int) (func() error, error) {
+		ctx := context.Background()
+		cfg := env.SandboxConfig(t, fmt.Sprintf("start%d", i))
+		sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		if err != nil {
+			return nil, err
+		}
+		c, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: framework.ContainerConfig("app", ref, "exec sleep 3600"), SandboxConfig: cfg})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+			return nil, err
+		}
+		return func() error {
+			// As the kubelet: the container (sleep ignores SIGTERM: no grace), then the pod.
+			if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
+				return err
+			}
+			if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
+				return err
+			}
+			_, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+			return err
+		}, nil
+	}
+}
+
+func dockerPod(env *framework.Env, pauseImage, image string) podRunner {
+	docker := env.Docker.Client
+	return func(i int) (func() error, error) {
+		ctx := context.Background()
+		pause, err := docker.ContainerCreate(ctx, &container.Config{Image: pauseImage}, &container.HostConfig{NetworkMode: "none", IpcMode: "shareable"}, nil, nil, fmt.Sprintf("%s-floor-pause-%d", env.Prefix, i))
+		if err != nil {
+			return nil, err
+		}
+		if err := docker.ContainerStart(ctx, pause.ID, container.StartOptions{}); err != nil {
+			return nil, err
+		}
+		ns := container.NetworkMode("container:" + pause.ID)
+		app, err := docker.ContainerCreate(ctx, &container.Config{Image: image, Cmd: []string{"sh", "-c", "exec sleep 3600"}},
+			&container.HostConfig{NetworkMode: ns, IpcMode: container.IpcMode("container:" + pause.ID)}, nil, nil, fmt.Sprintf("%s-floor-app-%d", env.Prefix, i))
+		if err != nil {
+			return nil, err
+		}
+		if err := docker.ContainerStart(ctx, app.ID, container.StartOptions{}); err != nil {
+			return nil, err
+		}
+		return func() error {
+			zero := 0
+			for _, id := range []string{app.ID, pause.ID} {
+				if err := docker.ContainerStop(ctx, id, container.StopOptions{Timeout: &zero}); err != nil {
+					return err
+				}
+				if err := docker.ContainerRemove(ctx, id, container.RemoveOptions{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil
+	}
+}
+
+// startupResult is what one way of starting pods measured.
+type startupResult struct {
+	start, teardown []time.Duration
+	podsPerSecond   float64
+}
+
+func measureStartup(t *testing.T, run podRunner, offset int) startupResult {
+	t.Helper()
+	var r startupResult
+	var teardowns []func() error
+	for i := range sequentialPods {
+		t0 := time.Now()
+		td, err := run(offset + i)
+		if err != nil {
+			t.Fatalf("pod %d: %v", i, err)
+		}
+		r.start = append(r.start, time.Since(t0))
+		teardowns = append(teardowns, td)
+	}
+	for _, td := range teardowns {
+		t0 := time.Now()
+		if err := td(); err != nil {
+			t.Fatal(err)
+		}
+		r.teardown = append(r.teardown, time.Since(t0))
+	}
+	// parallelPods pods, parallelism at a time.
+	var mu sync.Mutex
+	teardowns = nil
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var firstErr error
+	t0 := time.Now()
+	for range parallelism {
+		wg.Go(func() {
+			for i := range next {
+				td, err := run(offset + sequentialPods + i)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if td != nil {
+					teardowns = append(teardowns, td)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range parallelPods {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	r.podsPerSecond = float64(parallelPods) / time.Since(t0).Seconds()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	for _, td := range teardowns {
+		if err := td(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// percentile is the p-th percentile (nearest rank) of ds.
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	idx := (p*len(s)+99)/100 - 1
+	return s[max(idx, 0)]
+}
+
+func printStartup(ours, noCNI, floor startupResult) {
+	fmt.Printf("\nPod start-up (RunPodSandbox + CreateContainer + StartContainer), %d pods one after the other, and\n", sequentialPods)
+	fmt.Printf("%d more, %d at once; the Docker floor: pause on Docker's none network + one container in its\n", parallelPods, parallelism)
+	fmt.Printf("namespaces, straight on Docker's API. Ratios are to the floor.\n\n")
+	fmt.Printf("%-22s %12s %12s %12s %10s %10s\n", "", "dockercri", "no CNI", "Docker floor", "ratio", "no CNI")
+	row := func(name string, a, b, c time.Duration) {
+		fmt.Printf("%-22s %12s %12s %12s %9.2fx %9.2fx\n", name, a.Round(100*time.Microsecond), b.Round(100*time.Microsecond), c.Round(100*time.Microsecond), float64(a)/float64(c), float64(b)/float64(c))
+	}
+	for _, p := range []int{50, 90, 99} {
+		row(fmt.Sprintf("start-up p%d", p), percentile(ours.start, p), percentile(noCNI.start, p), percentile(floor.start, p))
+	}
+	row("stop + remove p50", percentile(ours.teardown, 50), percentile(noCNI.teardown, 50), percentile(floor.teardown, 50))
+	fmt.Printf("%-22s %12.1f %12.1f %12.1f %9.2fx %9.2fx\n", fmt.Sprintf("pods/s, %d at once", parallelism), ours.podsPerSecond, noCNI.podsPerSecond, floor.podsPerSecond, ours.podsPerSecond/floor.podsPerSecond, noCNI.podsPerSecond/floor.podsPerSecond)
+	fmt.Printf("\n(CNI: bridge + host-local + firewall + portmap + loopback from Debian's plugins, each an exec per ADD and DEL.)\n")
+}
