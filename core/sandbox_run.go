@@ -26,13 +26,25 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := validateSandboxConfig(cfg); err != nil {
 		return nil, err
 	}
-	info, err := s.dockerInfo(ctx)
+	// docker info costs dockerd milliseconds: its cgroup driver is kept while dockerd
+	// runs, and its runtimes (which a reload may change) are asked only for a named
+	// handler; most pods use the default.
+	cgroupDriver, err := s.cgroupDriver.Get(ctx, func(ctx context.Context) (string, error) {
+		info, err := s.dockerInfo(ctx)
+		return info.CgroupDriver, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	runtime, err := dockerRuntime(info, req.GetRuntimeHandler())
-	if err != nil {
-		return nil, err
+	var runtime string
+	if handler := req.GetRuntimeHandler(); handler != "" {
+		info, err := s.dockerInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if runtime, err = dockerRuntime(info, handler); err != nil {
+			return nil, err
+		}
 	}
 	if dir := cfg.GetLogDirectory(); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -43,7 +55,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err != nil {
 		return nil, err
 	}
-	config, hostConfig, err := s.sandboxDockerConfig(cfg, image, runtime, info.CgroupDriver)
+	config, hostConfig, err := s.sandboxDockerConfig(cfg, image, runtime, cgroupDriver)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,8 @@ type Service struct {
 	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
 	// runs runc and docker-init to report theirs, and the kubelet asks every second.
 	dockerVersion *cache.Fact[string]
+	// cgroupDriver is Docker's cgroup driver, kept while dockerd runs.
+	cgroupDriver *cache.Fact[string]
 	// The CRI form of the view's objects, kept between list calls.
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
@@ -57,6 +59,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		view:          view,
 		stats:         stats.NewCollector(),
 		dockerVersion: cache.NewFact[string](view.Epoch),
+		cgroupDriver:  cache.NewFact[string](view.Epoch),
 	}
 }
 

@@ -74,12 +74,13 @@ func New(docker engine.Engine, label string) *Cache {
 	return &Cache{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{}}
 }
 
-// actions are the events that change what the view shows; exec and health events are
-// many (every probe) and change nothing.
+// actions are the events that change what the view shows, each worth an inspect. Exec
+// and health events are many (every probe) and change nothing; kill comes before the
+// change (die brings it) and stop after it, so neither is worth one.
 var actions = map[events.Action]bool{
 	events.ActionCreate: true, events.ActionStart: true, events.ActionDie: true, events.ActionDestroy: true,
 	events.ActionPause: true, events.ActionUnPause: true, events.ActionOOM: true, events.ActionRename: true,
-	events.ActionUpdate: true, events.ActionRestart: true, events.ActionKill: true, events.ActionStop: true,
+	events.ActionUpdate: true, events.ActionRestart: true,
 }
 
 // Run keeps the view current until ctx ends: it follows Docker's events and, whenever

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -422,8 +421,8 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	t.Logf("node overhead, %s, %s quiet: %s; dockercri+dockerd %.2f ms/s (target 5)", what, window, strings.Join(report, ", "), combined)
 	// What the kubelet asked and what dockercri asked Docker over the window, from
 	// dockercri's metrics: where the time goes.
-	t.Logf("CRI calls in the window: %s", rates(before, after, "dockercri_cri_request_duration_seconds", "method"))
-	t.Logf("Docker requests in the window: %s", rates(before, after, "dockercri_docker_request_duration_seconds", "operation"))
+	t.Logf("CRI calls in the window: %s", framework.Rates(before, after, "dockercri_cri_request_duration_seconds", "method", 1))
+	t.Logf("Docker requests in the window: %s", framework.Rates(before, after, "dockercri_docker_request_duration_seconds", "operation", 1))
 }
 
 // manifestsRemoved: with every manifest gone, the kubelet stops and removes the pods
@@ -454,29 +453,4 @@ func manifestsRemoved(t *testing.T, n *node) {
 	if rules := framework.IPTablesRules(t, n.net.Gateway[:strings.LastIndexByte(n.net.Gateway, '.')+1]); len(rules) != 0 {
 		t.Errorf("iptables rules left for the pod network: %v", rules)
 	}
-}
-
-// rates lists the calls of a histogram family made between two scrapes, by label value,
-// most first.
-func rates(before, after framework.Metrics, family, label string) string {
-	b, a := before.Counts(family, label), after.Counts(family, label)
-	type kv struct {
-		k string
-		n float64
-	}
-	var list []kv
-	for k, v := range a {
-		if d := v - b[k]; d > 0 {
-			list = append(list, kv{k, d})
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].n > list[j].n })
-	var out []string
-	for _, e := range list {
-		out = append(out, fmt.Sprintf("%s %.0f", e.k, e.n))
-	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return strings.Join(out, ", ")
 }

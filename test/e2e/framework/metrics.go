@@ -1,7 +1,10 @@
 package framework
 
 import (
+	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -78,4 +81,29 @@ func sample(m *dto.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return 0
+}
+
+// Rates lists what a family counted between two scrapes, by the values of label, most
+// first, divided by per (1: totals; n: per each of n operations).
+func Rates(before, after Metrics, family, label string, per float64) string {
+	b, a := before.Counts(family, label), after.Counts(family, label)
+	type kv struct {
+		k string
+		n float64
+	}
+	var list []kv
+	for k, v := range a {
+		if d := v - b[k]; d > 0 {
+			list = append(list, kv{k, d / per})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].n > list[j].n || list[i].n == list[j].n && list[i].k < list[j].k })
+	var out []string
+	for _, e := range list {
+		out = append(out, fmt.Sprintf("%s %.3g", e.k, e.n))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
