@@ -100,15 +100,24 @@ func (s *Service) verboseInfo(ctx context.Context) (string, error) {
 
 // RuntimeConfig tells the kubelet which cgroup driver Docker uses, so that the two agree.
 func (s *Service) RuntimeConfig(ctx context.Context, _ *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
-	info, err := s.dockerInfo(ctx)
+	name, err := s.dockerCgroupDriver(ctx)
 	if err != nil {
 		return nil, err
 	}
-	driver, err := cgroupDriver(info.CgroupDriver)
+	driver, err := cgroupDriver(name)
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
+}
+
+// dockerCgroupDriver is Docker's cgroup driver, kept while dockerd runs (docker info
+// costs dockerd milliseconds, and RunPodSandbox needs it for every pod).
+func (s *Service) dockerCgroupDriver(ctx context.Context) (string, error) {
+	return s.cgroupDriver.Get(ctx, func(ctx context.Context) (string, error) {
+		info, err := s.dockerInfo(ctx)
+		return info.CgroupDriver, err
+	})
 }
 
 // dockerInfo is Docker's system info, within the request timeout.

@@ -26,16 +26,12 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := validateSandboxConfig(cfg); err != nil {
 		return nil, err
 	}
-	// docker info costs dockerd milliseconds: its cgroup driver is kept while dockerd
-	// runs, and its runtimes (which a reload may change) are asked only for a named
-	// handler; most pods use the default.
-	cgroupDriver, err := s.cgroupDriver.Get(ctx, func(ctx context.Context) (string, error) {
-		info, err := s.dockerInfo(ctx)
-		return info.CgroupDriver, err
-	})
+	cgroupDriver, err := s.dockerCgroupDriver(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// Docker's runtimes (which a reload may change) are asked only for a named handler:
+	// docker info costs dockerd milliseconds, and most pods use the default.
 	var runtime string
 	if handler := req.GetRuntimeHandler(); handler != "" {
 		info, err := s.dockerInfo(ctx)

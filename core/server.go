@@ -144,12 +144,13 @@ func (c calls) finish(fullMethod string, req any, start time.Time, err *error) {
 	if code != codes.OK {
 		metrics.CRIErrors.WithLabelValues(method, code.String()).Inc()
 	}
-	switch {
-	case c.slow > 0 && took > c.slow:
-		klog.InfoS("Slow CRI call", append([]any{"method", method, "duration", took, "code", code}, subject(req)...)...)
-	case klog.V(4).Enabled():
-		klog.InfoS("CRI call", append([]any{"method", method, "duration", took, "code", code}, subject(req)...)...)
+	msg := "CRI call"
+	if c.slow > 0 && took > c.slow {
+		msg = "Slow CRI call"
+	} else if !klog.V(4).Enabled() {
+		return
 	}
+	klog.InfoS(msg, append([]any{"method", method, "duration", took, "code", code}, subject(req)...)...)
 }
 
 // subject is what a call is about, for its log line: the pod and/or container.

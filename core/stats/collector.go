@@ -24,6 +24,9 @@ const layerTTL = 30 * time.Second
 // sampleTTL forgets the CPU samples of containers no longer asked about.
 const sampleTTL = 10 * time.Minute
 
+// pruneEvery is how often the collector looks for entries to forget.
+const pruneEvery = time.Minute
+
 // Collector computes CRI stats. It keeps the previous CPU sample of each container and
 // pod (usage_nano_cores is the rate between two samples) and recent layer sizes.
 type Collector struct {
@@ -31,6 +34,7 @@ type Collector struct {
 	samples map[string]cpuSample
 	layers  map[string]layerSize
 	cgroups map[string]pidCgroup
+	pruned  time.Time
 }
 
 // pidCgroup is the cgroup a container's process is in; it goes with the container's
@@ -141,8 +145,20 @@ func (c *Collector) cpu(id string, now int64, u usage) *runtimeapi.CpuUsage {
 		cu.UsageNanoCores = &runtimeapi.UInt64Value{Value: (u.cpuNanos - prev.nanos) * 1e9 / (uint64(now) - prev.at)}
 	}
 	c.samples[id] = cpuSample{at: uint64(now), nanos: u.cpuNanos}
+	c.pruneLocked(time.Unix(0, now))
+	return cu
+}
+
+// pruneLocked forgets the samples, cgroups and layer sizes of containers no longer
+// asked about. It looks at most once a pruneEvery: a stats list reads every container,
+// and walking all entries for each would be quadratic.
+func (c *Collector) pruneLocked(now time.Time) {
+	if now.Sub(c.pruned) < pruneEvery {
+		return
+	}
+	c.pruned = now
 	for k, s := range c.samples {
-		if uint64(now)-s.at > uint64(sampleTTL) {
+		if uint64(now.UnixNano())-s.at > uint64(sampleTTL) {
 			delete(c.samples, k)
 		}
 	}
@@ -151,7 +167,11 @@ func (c *Collector) cpu(id string, now int64, u usage) *runtimeapi.CpuUsage {
 			delete(c.cgroups, k)
 		}
 	}
-	return cu
+	for k, v := range c.layers {
+		if now.Sub(v.at) > sampleTTL {
+			delete(c.layers, k)
+		}
+	}
 }
 
 func memory(now int64, u usage) *runtimeapi.MemoryUsage {
@@ -182,11 +202,7 @@ func (c *Collector) writableLayer(insp *container.InspectResponse, now int64) *r
 		l = measure(upper)
 		c.mu.Lock()
 		c.layers[insp.ID] = l
-		for k, v := range c.layers {
-			if time.Since(v.at) > sampleTTL {
-				delete(c.layers, k)
-			}
-		}
+		c.pruneLocked(time.Now())
 		c.mu.Unlock()
 	}
 	return &runtimeapi.FilesystemUsage{
