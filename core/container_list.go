@@ -12,11 +12,11 @@ import (
 // sandbox and labels, from the view of Docker: no Docker call.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	objs, err := s.viewOf(typeContainer)
+	objs, gen, err := s.viewKind(typeContainer)
 	if err != nil {
 		return nil, err
 	}
-	all := s.containerItems.each(objs, containerFromInspect)
+	all := s.containerItems.each(gen, objs, containerFromInspect)
 	out := make([]*runtimeapi.Container, 0, len(all))
 	for _, ctr := range all {
 		if !strings.HasPrefix(ctr.Id, f.GetId()) || !strings.HasPrefix(ctr.PodSandboxId, f.GetPodSandboxId()) ||

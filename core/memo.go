@@ -4,21 +4,35 @@ import (
 	"sync"
 
 	"github.com/docker/docker/api/types/container"
+	"google.golang.org/protobuf/proto"
 )
 
 // memo keeps the CRI form of the view's objects between list calls: the view replaces
 // an object (a new pointer) whenever it changes, so the pointer is the key, and each
-// call keeps only the entries of the objects it saw.
-type memo[T any] struct {
+// call keeps only the entries of the objects it saw. While the view's generation stays
+// the same, the last answer is the answer.
+type memo[T interface {
+	comparable
+	proto.Message
+}] struct {
 	mu    sync.Mutex
 	items map[*container.InspectResponse]T
+	gen   uint64
+	out   []T // for gen; shared: read, never modify
+	// wire is the protobuf encoding of the items sent so far (answerCodec), kept
+	// while the items are.
+	wire map[T][]byte
 }
 
-// each returns the CRI form of each of objs (made by conv when not memoised; skipped
-// when conv fails).
-func (m *memo[T]) each(objs []*container.InspectResponse, conv func(*container.InspectResponse) (T, error)) []T {
+// each returns the CRI form of each of objs, the view's objects of generation gen
+// (made by conv when not memoised; skipped when conv fails). The slice is shared by
+// the calls of the same generation.
+func (m *memo[T]) each(gen uint64, objs []*container.InspectResponse, conv func(*container.InspectResponse) (T, error)) []T {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.out != nil && m.gen == gen {
+		return m.out
+	}
 	next := make(map[*container.InspectResponse]T, len(objs))
 	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
@@ -32,6 +46,35 @@ func (m *memo[T]) each(objs []*container.InspectResponse, conv func(*container.I
 		next[obj] = item
 		out = append(out, item)
 	}
-	m.items = next
+	wire := make(map[T][]byte, len(out))
+	for _, item := range out {
+		if b, ok := m.wire[item]; ok {
+			wire[item] = b
+		}
+	}
+	m.items, m.gen, m.out, m.wire = next, gen, out, wire
 	return out
+}
+
+// encoded returns the protobuf encoding of each of items, made once per item.
+func (m *memo[T]) encoded(items []T) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.wire == nil {
+		m.wire = map[T][]byte{}
+	}
+	out := make([][]byte, len(items))
+	for i, item := range items {
+		b, ok := m.wire[item]
+		if !ok {
+			var err error
+			if b, err = proto.Marshal(item); err != nil {
+				return nil, err
+			}
+			// Kept until each sees a generation without the item.
+			m.wire[item] = b
+		}
+		out[i] = b
+	}
+	return out, nil
 }

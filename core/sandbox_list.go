@@ -13,11 +13,11 @@ import (
 // Docker: no Docker call.
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	objs, err := s.viewOf(typeSandbox)
+	objs, gen, err := s.viewKind(typeSandbox)
 	if err != nil {
 		return nil, err
 	}
-	all := s.sandboxItems.each(objs, sandboxFromInspect)
+	all := s.sandboxItems.each(gen, objs, sandboxFromInspect)
 	items := make([]*runtimeapi.PodSandbox, 0, len(all))
 	for _, sb := range all {
 		if !strings.HasPrefix(sb.Id, f.GetId()) || f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) {

@@ -75,6 +75,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		grpc.ChainStreamInterceptor(calls{slow: cfg.SlowCallThreshold}.stream),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
+		grpc.ForceServerCodecV2(newAnswerCodec(svc)),
 	)
 	runtimeapi.RegisterRuntimeServiceServer(srv, svc)
 	runtimeapi.RegisterImageServiceServer(srv, svc.Images())

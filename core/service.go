@@ -41,6 +41,7 @@ type Service struct {
 	// cgroupDriver is Docker's cgroup driver, kept while dockerd runs.
 	cgroupDriver *cache.Fact[string]
 	// The CRI form of the view's objects, kept between list calls.
+	kinds          viewByKind
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/docker/docker/api/types/container"
 	"google.golang.org/grpc/codes"
@@ -12,19 +13,40 @@ import (
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
-// viewOf lists the view's sandboxes or containers.
+// viewOf lists the view's sandboxes or containers. The slice is shared until the view
+// changes: read it, never modify it.
 func (s *Service) viewOf(kind string) ([]*container.InspectResponse, error) {
-	all, err := s.view.List()
+	objs, _, err := s.viewKind(kind)
+	return objs, err
+}
+
+// viewKind is viewOf with the view's generation, which memo keys on.
+func (s *Service) viewKind(kind string) ([]*container.InspectResponse, uint64, error) {
+	all, gen, err := s.view.Snapshot()
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "%v", err)
+		return nil, 0, status.Errorf(codes.Unavailable, "%v", err)
 	}
-	out := all[:0:0]
-	for _, obj := range all {
-		if obj.Config != nil && obj.Config.Labels[labelType] == kind {
-			out = append(out, obj)
+	k := &s.kinds
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.of == nil || k.gen != gen {
+		// Split once per state of the view, not at every list.
+		k.of, k.gen = map[string][]*container.InspectResponse{}, gen
+		for _, obj := range all {
+			if obj.Config != nil {
+				t := obj.Config.Labels[labelType]
+				k.of[t] = append(k.of[t], obj)
+			}
 		}
 	}
-	return out, nil
+	return k.of[kind], gen, nil
+}
+
+// viewByKind is the view split by kind (sandbox or container) for one generation.
+type viewByKind struct {
+	mu  sync.Mutex
+	gen uint64
+	of  map[string][]*container.InspectResponse
 }
 
 // podsView lists the view's sandboxes and containers, for answers about whole pods.

@@ -51,7 +51,11 @@ type Cache struct {
 	objs   map[string]*container.InspectResponse
 	synced bool
 	epoch  uint64
-	subs   map[chan Change]struct{}
+	// gen numbers the states of objs: it changes with every change of the view, and
+	// snap (nil until asked) is objs as a slice for that state.
+	gen  uint64
+	snap []*container.InspectResponse
+	subs map[chan Change]struct{}
 	// gone keeps what dockercri removed itself (Refresh) until Docker's destroy event
 	// comes, which then still tells whose container it was.
 	gone map[string]goneObj
@@ -143,6 +147,7 @@ func (c *Cache) resync(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.objs, c.synced = objs, true
+	c.changed()
 	c.mu.Unlock()
 	return nil
 }
@@ -200,6 +205,9 @@ func (c *Cache) store(id string, obj *container.InspectResponse) *container.Insp
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	prev := c.objs[id]
+	if prev != nil || obj != nil {
+		c.changed()
+	}
 	if obj == nil {
 		delete(c.objs, id)
 		if prev != nil {
@@ -288,16 +296,38 @@ func (c *Cache) Len() int {
 
 // List returns every container of the view, or ErrNotSynced.
 func (c *Cache) List() ([]*container.InspectResponse, error) {
+	objs, _, err := c.Snapshot()
+	return objs, err
+}
+
+// Snapshot returns every container of the view and the generation of that state: the
+// same generation, the same containers. The slice is shared by every caller until the
+// view changes: read it, never modify it.
+func (c *Cache) Snapshot() ([]*container.InspectResponse, uint64, error) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if !c.synced {
-		return nil, ErrNotSynced
+	snap, gen, synced := c.snap, c.gen, c.synced
+	c.mu.RUnlock()
+	if !synced {
+		return nil, 0, ErrNotSynced
 	}
-	out := make([]*container.InspectResponse, 0, len(c.objs))
-	for _, obj := range c.objs {
-		out = append(out, obj)
+	if snap != nil {
+		return snap, gen, nil
 	}
-	return out, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap == nil {
+		c.snap = make([]*container.InspectResponse, 0, len(c.objs))
+		for _, obj := range c.objs {
+			c.snap = append(c.snap, obj)
+		}
+	}
+	return c.snap, c.gen, nil
+}
+
+// changed is called, c.mu held, on every change of objs.
+func (c *Cache) changed() {
+	c.gen++
+	c.snap = nil
 }
 
 // Subscribe returns a channel of the changes from now on, and the function that ends

@@ -193,3 +193,34 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 		t.Errorf("a subscriber that never reads got %d changes before being dropped, want %d", n, subscriberBuffer)
 	}
 }
+
+// A snapshot stays the same (slice and generation) until the view changes, and every
+// change gives a new generation whose snapshot shows it.
+func TestSnapshotGenerations(t *testing.T) {
+	f := newFake()
+	f.put("aaa111", "running", true)
+	c := startCache(t, f)
+	changes, stop := c.Subscribe()
+	defer stop()
+	s1, g1, err := c.Snapshot()
+	if err != nil || len(s1) != 1 {
+		t.Fatalf("snapshot: %d objects, %v", len(s1), err)
+	}
+	if s2, g2, _ := c.Snapshot(); g2 != g1 || &s2[0] != &s1[0] {
+		t.Errorf("an unchanged view gave a new snapshot (generation %d → %d)", g1, g2)
+	}
+	f.put("aaa111", "exited", true)
+	f.event("aaa111", events.ActionDie)
+	<-changes
+	s3, g3, _ := c.Snapshot()
+	if g3 == g1 || len(s3) != 1 || s3[0].State.Status != "exited" {
+		t.Errorf("after die: generation %d (was %d), %d objects", g3, g1, len(s3))
+	}
+	f.del("aaa111")
+	if _, err := c.Refresh(context.Background(), "aaa111"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if s4, g4, _ := c.Snapshot(); g4 == g3 || len(s4) != 0 {
+		t.Errorf("after removal: generation %d (was %d), %d objects", g4, g3, len(s4))
+	}
+}

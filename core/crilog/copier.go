@@ -26,6 +26,9 @@ const (
 	maxBatch = 256 << 10
 	// logFileMode is the mode of a log file the copier creates, containerd's.
 	logFileMode = 0o640
+	// streamBuffer is the read buffer of a followed stream: one per running container,
+	// held while it is quiet, and dockerd sends a write per record anyway.
+	streamBuffer = 8 << 10
 	// inspectTimeout bounds a copier's ContainerInspect.
 	inspectTimeout = 30 * time.Second
 )
@@ -187,7 +190,7 @@ func (c *copier) copyOnce(follow bool) (progressed bool, err error) {
 		rc.Close()
 	}()
 
-	br := bufio.NewReaderSize(rc, 64<<10)
+	br := bufio.NewReaderSize(rc, streamBuffer)
 	dec := newDecoder(br, c.tty)
 	var b batch
 	flush := func() error {

@@ -5,13 +5,16 @@
 package stats
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupRoot is where the cgroup file systems are mounted.
@@ -89,50 +92,59 @@ type usage struct {
 
 // read reads the cgroup's CPU, memory and pids files.
 func (cg *cgroup) read() (usage, error) {
+	buf := getBuffer()
+	defer putBuffer(buf)
 	var u usage
 	var err error
 	if cg.v2 {
 		d := cg.dir("")
-		stat, err := readKeyValues(filepath.Join(d, "cpu.stat"))
-		if err != nil {
+		var cpu [1]uint64
+		if err := readStat(buf, filepath.Join(d, "cpu.stat"), statKeysV2[:1], cpu[:]); err != nil {
 			return u, err
 		}
-		u.cpuNanos = stat["usage_usec"] * 1000
-		if u.memUsage, err = readUint(filepath.Join(d, "memory.current")); err != nil {
+		u.cpuNanos = cpu[0] * 1000
+		if u.memUsage, err = readUint(buf, filepath.Join(d, "memory.current")); err != nil {
 			return u, err
 		}
-		mem, err := readKeyValues(filepath.Join(d, "memory.stat"))
-		if err != nil {
+		var mem [4]uint64
+		if err := readStat(buf, filepath.Join(d, "memory.stat"), statKeysV2[1:], mem[:]); err != nil {
 			return u, err
 		}
-		u.workingSet = subFloor(u.memUsage, mem["inactive_file"])
-		u.rss, u.pageFaults, u.majorFaults = mem["anon"], mem["pgfault"], mem["pgmajfault"]
-		u.memLimit, _ = readUint(filepath.Join(d, "memory.max")) // "max" → 0
-		u.processes, err = readUint(filepath.Join(d, "pids.current"))
+		u.workingSet = subFloor(u.memUsage, mem[0])
+		u.rss, u.pageFaults, u.majorFaults = mem[1], mem[2], mem[3]
+		u.memLimit, _ = readUint(buf, filepath.Join(d, "memory.max")) // "max" → 0
+		u.processes, err = readUint(buf, filepath.Join(d, "pids.current"))
 		u.hasProcesses = err == nil
 	} else {
-		if u.cpuNanos, err = readUint(filepath.Join(cg.dir("cpuacct"), "cpuacct.usage")); err != nil {
+		if u.cpuNanos, err = readUint(buf, filepath.Join(cg.dir("cpuacct"), "cpuacct.usage")); err != nil {
 			return u, err
 		}
 		md := cg.dir("memory")
-		if u.memUsage, err = readUint(filepath.Join(md, "memory.usage_in_bytes")); err != nil {
+		if u.memUsage, err = readUint(buf, filepath.Join(md, "memory.usage_in_bytes")); err != nil {
 			return u, err
 		}
-		mem, err := readKeyValues(filepath.Join(md, "memory.stat"))
-		if err != nil {
+		var mem [4]uint64
+		if err := readStat(buf, filepath.Join(md, "memory.stat"), statKeysV1, mem[:]); err != nil {
 			return u, err
 		}
-		u.workingSet = subFloor(u.memUsage, mem["total_inactive_file"])
-		u.rss, u.pageFaults, u.majorFaults = mem["total_rss"], mem["total_pgfault"], mem["total_pgmajfault"]
-		if limit, err := readUint(filepath.Join(md, "memory.limit_in_bytes")); err == nil && limit < 1<<62 {
+		u.workingSet = subFloor(u.memUsage, mem[0])
+		u.rss, u.pageFaults, u.majorFaults = mem[1], mem[2], mem[3]
+		if limit, err := readUint(buf, filepath.Join(md, "memory.limit_in_bytes")); err == nil && limit < 1<<62 {
 			u.memLimit = limit
 		}
-		u.processes, err = readUint(filepath.Join(cg.dir("pids"), "pids.current"))
+		u.processes, err = readUint(buf, filepath.Join(cg.dir("pids"), "pids.current"))
 		u.hasProcesses = err == nil
 	}
 	u.hasMemoryStats = true
 	return u, nil
 }
+
+// The keys read from memory.stat (and, on v2, cpu.stat first), in the order read
+// returns their values: inactive file pages, anonymous memory, page faults, major faults.
+var (
+	statKeysV1 = []string{"total_inactive_file", "total_rss", "total_pgfault", "total_pgmajfault"}
+	statKeysV2 = []string{"usage_usec", "inactive_file", "anon", "pgfault", "pgmajfault"}
+)
 
 func subFloor(a, b uint64) uint64 {
 	if b > a {
@@ -141,34 +153,105 @@ func subFloor(a, b uint64) uint64 {
 	return a - b
 }
 
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+// readUint reads a file holding one number ("max" reads as 0).
+func readUint(buf *[]byte, path string) (uint64, error) {
+	b, err := readFile(buf, path)
 	if err != nil {
 		return 0, err
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
+	b = bytes.TrimSpace(b)
+	if string(b) == "max" {
 		return 0, nil
 	}
-	return strconv.ParseUint(s, 10, 64)
+	return parseUint(b)
 }
 
-// readKeyValues reads a "key value" per line file (memory.stat, cpu.stat).
-func readKeyValues(path string) (map[string]uint64, error) {
-	b, err := os.ReadFile(path)
+// readStat reads the values of keys from a "key value" per line file (memory.stat,
+// cpu.stat) into values; a key the file lacks reads as 0.
+func readStat(buf *[]byte, path string, keys []string, values []uint64) error {
+	b, err := readFile(buf, path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
+	clear(values)
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		k, v, ok := bytes.Cut(line, []byte{' '})
 		if !ok {
 			continue
 		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
-			out[k] = n
+		for i, key := range keys {
+			if string(k) == key {
+				values[i], _ = parseUint(bytes.TrimSpace(v))
+				break
+			}
 		}
 	}
-	return out, sc.Err()
+	return nil
+}
+
+// parseUint is strconv.ParseUint(string(b), 10, 64) without the string.
+func parseUint(b []byte) (uint64, error) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, fmt.Errorf("not a number: %q", b)
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("not a number: %q", b)
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, fmt.Errorf("out of range: %q", b)
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// buffers are read buffers for kernel files, reused: stats read several files per
+// container at each poll of the kubelet.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getBuffer() *[]byte  { return buffers.Get().(*[]byte) }
+func putBuffer(b *[]byte) { buffers.Put(b) }
+
+// readFile reads a small kernel file into *buf (grown as needed) with plain system
+// calls: os.ReadFile's *os.File costs a stat, a poller registration attempt and a few
+// allocations per file, and that is most of what a stats call spends.
+func readFile(buf *[]byte, path string) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		if fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			*buf = b
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			*buf = b
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }

@@ -2,10 +2,9 @@ package stats
 
 import (
 	"bufio"
-	"fmt"
+	"bytes"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -234,12 +233,13 @@ func measure(dir string) layerSize {
 // network reads the interfaces of pid's network namespace (its /proc/<pid>/net/dev),
 // leaving out loopback; eth0, the CNI interface, is the default (else the first).
 func network(pid int, now int64) *runtimeapi.NetworkUsage {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b, err := readFile(buf, "/proc/"+strconv.Itoa(pid)+"/net/dev")
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	return parseNetDev(f, now)
+	return parseNetDev(bytes.NewReader(b), now)
 }
 
 // parseNetDev reads a /proc/<pid>/net/dev table.

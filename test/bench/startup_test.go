@@ -26,6 +26,28 @@ const (
 	parallelism    = 8
 )
 
+// startup prints pod start-up, teardown and throughput for dockercri with CNI, without
+// CNI, and for the floor, then where a pod's time went from dockercri's metrics.
+func (b *bench) startup(t *testing.T) {
+	before := framework.ScrapeMetrics(t, b.metricsAddr)
+	ours := measureStartup(t, criPod(t, b.env, b.rt, b.image), 0)
+	after := framework.ScrapeMetrics(t, b.metricsAddr)
+	started := float64(sequentialPods + parallelPods)
+	floor := measureStartup(t, dockerPod(b.env, b.pauseImage, b.image), 0)
+	// The same without CNI (Docker's none network plus loopback): dockercri's own share.
+	bare := b.env.StartDockercri(t)
+	bareRT, _ := bare.Raw(t)
+	noCNI := measureStartup(t, criPod(t, b.env, bareRT, b.image), 100)
+	if err := bare.Process().Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	printStartup(ours, noCNI, floor)
+	fmt.Printf("\nDocker requests per pod (start + teardown): %s\n", framework.Rates(before, after, "dockercri_docker_request_duration_seconds", "operation", started))
+	fmt.Printf("Seconds per pod in Docker requests: %.3f; in CNI ADD+DEL: %.3f\n",
+		(sum(after, "dockercri_docker_request_duration_seconds")-sum(before, "dockercri_docker_request_duration_seconds"))/started,
+		(sum(after, "dockercri_cni_operation_duration_seconds")-sum(before, "dockercri_cni_operation_duration_seconds"))/started)
+}
+
 // podRunner starts a pod of one container and returns what stops and removes it.
 type podRunner func(i int) (teardown func() error, err error)
 
@@ -122,33 +144,19 @@ func measureStartup(t *testing.T, run podRunner, offset int) startupResult {
 	// parallelPods pods, parallelism at a time.
 	var mu sync.Mutex
 	teardowns = nil
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var firstErr error
 	t0 := time.Now()
-	for range parallelism {
-		wg.Go(func() {
-			for i := range next {
-				td, err := run(offset + sequentialPods + i)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if td != nil {
-					teardowns = append(teardowns, td)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range parallelPods {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	err := inParallel(parallelPods, func(i int) error {
+		td, err := run(offset + sequentialPods + i)
+		if td != nil {
+			mu.Lock()
+			teardowns = append(teardowns, td)
+			mu.Unlock()
+		}
+		return err
+	})
 	r.podsPerSecond = float64(parallelPods) / time.Since(t0).Seconds()
-	if firstErr != nil {
-		t.Fatal(firstErr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, td := range teardowns {
 		if err := td(); err != nil {

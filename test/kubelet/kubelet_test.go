@@ -394,7 +394,7 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	}
 	start := make([]time.Duration, len(procs))
 	for i, p := range procs {
-		start[i] = cpuTime(t, p.pid)
+		start[i] = framework.CPUOf(t, p.pid)
 	}
 	before := framework.ScrapeMetrics(t, n.metrics)
 	const window = 60 * time.Second
@@ -403,7 +403,9 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	go func() {
 		defer close(profiled)
 		if path := os.Getenv("DOCKERCRI_PROFILE"); path != "" {
-			n.cpuProfile(t, path, window)
+			if err := framework.CPUProfile(n.metrics, path, window); err != nil {
+				t.Errorf("profile: %v", err)
+			}
 		}
 	}()
 	time.Sleep(window)
@@ -412,7 +414,7 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	var combined float64
 	report := []string{}
 	for i, p := range procs {
-		msPerS := float64((cpuTime(t, p.pid) - start[i]).Milliseconds()) / window.Seconds()
+		msPerS := float64((framework.CPUOf(t, p.pid) - start[i]).Milliseconds()) / window.Seconds()
 		if p.name == "dockercri" || p.name == "dockerd" {
 			combined += msPerS
 		}

@@ -5,9 +5,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,16 +141,6 @@ func containerIDs(p *corev1.Pod) map[string]string {
 	return out
 }
 
-// cpuTime is a process's CPU time so far.
-func cpuTime(t *testing.T, pid int) time.Duration {
-	t.Helper()
-	d, err := framework.ProcessCPU(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // sandboxIDs are the CRI pod ids dockercri lists.
 func (n *node) sandboxIDs(t *testing.T) []string {
 	t.Helper()
@@ -167,21 +154,4 @@ func (n *node) sandboxIDs(t *testing.T) []string {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// cpuProfile saves a CPU profile of dockercri over d to path (go tool pprof reads it).
-func (n *node) cpuProfile(t *testing.T, path string, d time.Duration) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.metrics, int(d.Seconds())))
-	if err != nil {
-		t.Errorf("profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil {
-		err = os.WriteFile(path, b, 0o644)
-	}
-	if err != nil {
-		t.Errorf("profile: %v", err)
-	}
 }

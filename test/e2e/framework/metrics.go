@@ -2,10 +2,13 @@ package framework
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -106,4 +109,22 @@ func Rates(before, after Metrics, family, label string, per float64) string {
 		return "none"
 	}
 	return strings.Join(out, ", ")
+}
+
+// CPUProfile saves a CPU profile over d of a dockercri started with --metrics-bind-addr
+// addr and --enable-pprof to path (go tool pprof reads it).
+func CPUProfile(addr, path string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

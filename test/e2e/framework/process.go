@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -153,4 +154,30 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / clockTick, nil
+}
+
+// CPUOf is ProcessCPU for a test: a process that cannot be read fails it.
+func CPUOf(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	d, err := ProcessCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// RSSMB is a process's resident set size in MB.
+func RSSMB(t testing.TB, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb / 1024
+		}
+	}
+	return 0
 }

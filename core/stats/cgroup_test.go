@@ -1,0 +1,53 @@
+package stats
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadStat(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "memory.stat")
+	// Longer than the pool's first buffer, so that readFile grows it.
+	body := strings.Repeat("padding_key 1\n", 400) + "total_rss 4096\ntotal_inactive_file 123\ntotal_pgfault 18446744073709551615\nbroken\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	vals := []uint64{7, 7, 7, 7}
+	if err := readStat(buf, path, statKeysV1, vals); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{123, 4096, 18446744073709551615, 0} // total_pgmajfault missing: 0
+	for i := range want {
+		if vals[i] != want[i] {
+			t.Errorf("%s = %d, want %d", statKeysV1[i], vals[i], want[i])
+		}
+	}
+	if err := readStat(buf, filepath.Join(dir, "missing"), statKeysV1, vals); !os.IsNotExist(err) {
+		t.Errorf("missing file: %v, want not-exist", err)
+	}
+}
+
+func TestReadUint(t *testing.T) {
+	dir := t.TempDir()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	for body, want := range map[string]uint64{"42\n": 42, "max\n": 0, "0": 0} {
+		path := filepath.Join(dir, "f")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readUint(buf, path); err != nil || got != want {
+			t.Errorf("readUint(%q) = %d, %v; want %d", body, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "12a", "18446744073709551616"} {
+		if got, err := parseUint([]byte(bad)); err == nil {
+			t.Errorf("parseUint(%q) = %d, want an error", bad, got)
+		}
+	}
+}
