@@ -99,7 +99,7 @@ func (cg *cgroup) read() (usage, error) {
 	if cg.v2 {
 		d := cg.dir("")
 		var cpu [1]uint64
-		if err := readStat(buf, filepath.Join(d, "cpu.stat"), statKeysV2[:1], cpu[:]); err != nil {
+		if err := readStat(buf, filepath.Join(d, "cpu.stat"), cpuStatKeysV2, cpu[:]); err != nil {
 			return u, err
 		}
 		u.cpuNanos = cpu[0] * 1000
@@ -107,7 +107,7 @@ func (cg *cgroup) read() (usage, error) {
 			return u, err
 		}
 		var mem [4]uint64
-		if err := readStat(buf, filepath.Join(d, "memory.stat"), statKeysV2[1:], mem[:]); err != nil {
+		if err := readStat(buf, filepath.Join(d, "memory.stat"), memStatKeysV2, mem[:]); err != nil {
 			return u, err
 		}
 		u.workingSet = subFloor(u.memUsage, mem[0])
@@ -124,7 +124,7 @@ func (cg *cgroup) read() (usage, error) {
 			return u, err
 		}
 		var mem [4]uint64
-		if err := readStat(buf, filepath.Join(md, "memory.stat"), statKeysV1, mem[:]); err != nil {
+		if err := readStat(buf, filepath.Join(md, "memory.stat"), memStatKeysV1, mem[:]); err != nil {
 			return u, err
 		}
 		u.workingSet = subFloor(u.memUsage, mem[0])
@@ -139,11 +139,12 @@ func (cg *cgroup) read() (usage, error) {
 	return u, nil
 }
 
-// The keys read from memory.stat (and, on v2, cpu.stat first), in the order read
-// returns their values: inactive file pages, anonymous memory, page faults, major faults.
+// The keys read from memory.stat, in the order read takes their values: inactive file
+// pages, anonymous memory, page faults, major faults; and from v2's cpu.stat.
 var (
-	statKeysV1 = []string{"total_inactive_file", "total_rss", "total_pgfault", "total_pgmajfault"}
-	statKeysV2 = []string{"usage_usec", "inactive_file", "anon", "pgfault", "pgmajfault"}
+	memStatKeysV1 = []string{"total_inactive_file", "total_rss", "total_pgfault", "total_pgmajfault"}
+	memStatKeysV2 = []string{"inactive_file", "anon", "pgfault", "pgmajfault"}
+	cpuStatKeysV2 = []string{"usage_usec"}
 )
 
 func subFloor(a, b uint64) uint64 {

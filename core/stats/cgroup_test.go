@@ -18,16 +18,16 @@ func TestReadStat(t *testing.T) {
 	buf := getBuffer()
 	defer putBuffer(buf)
 	vals := []uint64{7, 7, 7, 7}
-	if err := readStat(buf, path, statKeysV1, vals); err != nil {
+	if err := readStat(buf, path, memStatKeysV1, vals); err != nil {
 		t.Fatal(err)
 	}
 	want := []uint64{123, 4096, 18446744073709551615, 0} // total_pgmajfault missing: 0
 	for i := range want {
 		if vals[i] != want[i] {
-			t.Errorf("%s = %d, want %d", statKeysV1[i], vals[i], want[i])
+			t.Errorf("%s = %d, want %d", memStatKeysV1[i], vals[i], want[i])
 		}
 	}
-	if err := readStat(buf, filepath.Join(dir, "missing"), statKeysV1, vals); !os.IsNotExist(err) {
+	if err := readStat(buf, filepath.Join(dir, "missing"), memStatKeysV1, vals); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v, want not-exist", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,22 +37,13 @@ type logRate struct {
 func (b *bench) logs(t *testing.T) {
 	ctx := context.Background()
 	script := "exec yes " + logLine
-	cfg := b.env.SandboxConfig(t, "chatty")
-	sb, err := b.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	pod, err := startPod(t, b.env, b.rt, "chatty", b.image, script)
+	defer b.removePods(t, []runningPod{pod})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.removePods(t, []runningPod{{sandbox: sb.PodSandboxId}})
-	cc := framework.ContainerConfig("chatty", b.image, script)
-	c, err := b.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: cc, SandboxConfig: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
-		t.Fatal(err)
-	}
-	ours := b.logRate(t, filepath.Join(cfg.LogDirectory, cc.LogPath))
-	if _, err := b.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
+	ours := b.logRate(t, pod.logPath)
+	if _, err := b.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: pod.container}); err != nil {
 		t.Fatal(err)
 	}
 

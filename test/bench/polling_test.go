@@ -29,8 +29,48 @@ var sizes = []int{10, 50, 200}
 // ticks to average out over the calls.
 const window = 2 * time.Second
 
-// runningPod is a pod of one sleeping container.
-type runningPod struct{ sandbox, container string }
+// runningPod is a pod of one container started through dockercri; the ids are empty
+// where starting it failed before them.
+type runningPod struct{ sandbox, container, logPath string }
+
+// startPod runs a pod of one container running script, through rt, as the kubelet does.
+func startPod(t *testing.T, env *framework.Env, rt runtimeapi.RuntimeServiceClient, name, image, script string) (runningPod, error) {
+	ctx := context.Background()
+	var p runningPod
+	cfg := env.SandboxConfig(t, name)
+	sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		return p, err
+	}
+	p.sandbox = sb.PodSandboxId
+	cc := framework.ContainerConfig("app", image, script)
+	c, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: cc, SandboxConfig: cfg})
+	if err != nil {
+		return p, err
+	}
+	p.container, p.logPath = c.ContainerId, filepath.Join(cfg.LogDirectory, cc.LogPath)
+	_, err = rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+	return p, err
+}
+
+// stopPod stops and removes a pod as the kubelet does: the container first (sleep
+// ignores SIGTERM: no grace), then the pod.
+func stopPod(rt runtimeapi.RuntimeServiceClient, p runningPod) error {
+	ctx := context.Background()
+	if p.container != "" {
+		if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: p.container}); err != nil {
+			return err
+		}
+	}
+	if p.sandbox == "" {
+		return nil
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.sandbox}); err != nil {
+		return err
+	}
+	_, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.sandbox})
+	return err
+}
 
 // cost is what one call cost on average.
 type cost struct {
@@ -54,23 +94,12 @@ func (b *bench) polling(t *testing.T) {
 		len(pods), float64(idle.Microseconds())/1000/time.Since(idleStart).Seconds(), framework.RSSMB(t, pid))
 }
 
-// startPods starts n pods, parallelism at a time, numbered from first.
+// startPods starts n pods of a sleeping container, parallelism at a time, numbered
+// from first.
 func (b *bench) startPods(t *testing.T, first, n int) []runningPod {
-	ctx := context.Background()
 	pods := make([]runningPod, n)
-	err := inParallel(n, func(i int) error {
-		cfg := b.env.SandboxConfig(t, fmt.Sprintf("poll%d", first+i))
-		sb, err := b.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
-		if err != nil {
-			return err
-		}
-		pods[i].sandbox = sb.PodSandboxId
-		c, err := b.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: framework.ContainerConfig("app", b.image, "exec sleep 3600"), SandboxConfig: cfg})
-		if err != nil {
-			return err
-		}
-		pods[i].container = c.ContainerId
-		_, err = b.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+	err := inParallel(n, func(i int) (err error) {
+		pods[i], err = startPod(t, b.env, b.rt, fmt.Sprintf("poll%d", first+i), b.image, "exec sleep 3600")
 		return err
 	})
 	if err != nil {
@@ -80,26 +109,9 @@ func (b *bench) startPods(t *testing.T, first, n int) []runningPod {
 	return pods
 }
 
-// removePods stops and removes pods as the kubelet does: the container first (sleep
-// ignores SIGTERM: no grace), then the pod.
+// removePods stops and removes pods, parallelism at a time.
 func (b *bench) removePods(t *testing.T, pods []runningPod) {
-	ctx := context.Background()
-	err := inParallel(len(pods), func(i int) error {
-		if id := pods[i].container; id != "" {
-			if _, err := b.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id}); err != nil {
-				return err
-			}
-		}
-		if id := pods[i].sandbox; id != "" {
-			if _, err := b.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
-				return err
-			}
-			_, err := b.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	if err := inParallel(len(pods), func(i int) error { return stopPod(b.rt, pods[i]) }); err != nil {
 		t.Error(err)
 	}
 }

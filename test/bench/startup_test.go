@@ -53,30 +53,11 @@ type podRunner func(i int) (teardown func() error, err error)
 
 func criPod(t *testing.T, env *framework.Env, rt runtimeapi.RuntimeServiceClient, ref string) podRunner {
 	return func(i int) (func() error, error) {
-		ctx := context.Background()
-		cfg := env.SandboxConfig(t, fmt.Sprintf("start%d", i))
-		sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		p, err := startPod(t, env, rt, fmt.Sprintf("start%d", i), ref, "exec sleep 3600")
 		if err != nil {
 			return nil, err
 		}
-		c, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, Config: framework.ContainerConfig("app", ref, "exec sleep 3600"), SandboxConfig: cfg})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
-			return nil, err
-		}
-		return func() error {
-			// As the kubelet: the container (sleep ignores SIGTERM: no grace), then the pod.
-			if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
-				return err
-			}
-			if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
-				return err
-			}
-			_, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
-			return err
-		}, nil
+		return func() error { return stopPod(rt, p) }, nil
 	}
 }
 
