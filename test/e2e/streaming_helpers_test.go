@@ -20,27 +20,36 @@ import (
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
-// protocols are the two transports of the streaming server: SPDY (remotecommand v1–v4,
-// portforward.k8s.io) and WebSocket with the channel protocol v4.channel.k8s.io, the
-// newest k8s.io/cri-streaming serves (v5 and SPDY-over-WebSocket tunnelling are what
-// the API server speaks to kubectl; it speaks SPDY to the kubelet).
-var protocols = []string{"spdy", "websocket"}
+// protocols are the streaming server's transports as kubectl and the kubelet use them:
+// SPDY (remotecommand v1–v4, portforward.k8s.io), WebSocket v5 (kubectl's default
+// since 1.31; port-forward as SPDY tunnelled in a WebSocket) and WebSocket with the
+// v4 channel protocol (port-forward as its data and error channels).
+var protocols = []string{"spdy", "websocket", "websocket-v4"}
 
-// webSocketProtocol is the WebSocket subprotocol the tests ask for.
-const webSocketProtocol = "v4.channel.k8s.io"
+// webSocketV4 is the WebSocket subprotocol of the "websocket-v4" tests.
+const webSocketV4 = "v4.channel.k8s.io"
 
 // executor is kubectl's client for a streaming URL (exec or attach) over proto.
 func executor(t *testing.T, proto, rawURL string) remotecommand.Executor {
+	t.Helper()
+	return executorWith(t, proto, rawURL, &restclient.Config{})
+}
+
+// executorWith is executor with the client's configuration (TLS).
+func executorWith(t *testing.T, proto, rawURL string, cfg *restclient.Config) remotecommand.Executor {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ex remotecommand.Executor
-	if proto == "spdy" {
-		ex, err = remotecommand.NewSPDYExecutor(&restclient.Config{}, "POST", u)
-	} else {
-		ex, err = remotecommand.NewWebSocketExecutorForProtocols(&restclient.Config{}, "GET", rawURL, webSocketProtocol)
+	switch proto {
+	case "spdy":
+		ex, err = remotecommand.NewSPDYExecutor(cfg, "POST", u)
+	case "websocket":
+		ex, err = remotecommand.NewWebSocketExecutor(cfg, "GET", rawURL)
+	default:
+		ex, err = remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", rawURL, webSocketV4)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -74,8 +83,9 @@ func (f *fixedSize) Next() *remotecommand.TerminalSize {
 	return s
 }
 
-// forwarder starts kubectl's port-forward client on rawURL to remotePort over proto and
-// returns the local port; it stops with the test.
+// forwarder starts kubectl's port-forward client on rawURL to remotePort over proto
+// ("spdy", or "websocket": SPDY tunnelled in a WebSocket) and returns the local port
+// and its stop.
 func forwarder(t *testing.T, proto, rawURL string, remotePort int) (int, func()) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
@@ -96,11 +106,10 @@ func forwarder(t *testing.T, proto, rawURL string, remotePort int) (int, func())
 	return framework.StartPortForward(t, dialer, remotePort)
 }
 
-// wsPortForward opens a port-forward to port over WebSocket with the channel protocol
-// the server speaks (k8s.io/cri-streaming's: a data and an error channel per port, each
-// opened by the port number in two bytes), sends request and returns what the pod
-// sends back until it closes. client-go has no client for it: kubectl's WebSocket
-// port-forward tunnels SPDY, which the API server unwraps before the kubelet.
+// wsPortForward opens a port-forward to port over WebSocket with the v4 channel
+// protocol (k8s.io/cri-streaming's: a data and an error channel per port, each opened
+// by the port number in two bytes), sends request and returns what the pod sends back
+// until it closes. client-go has no client for it: kubectl tunnels SPDY instead.
 func wsPortForward(t *testing.T, rawURL string, port int, request string) []byte {
 	t.Helper()
 	u, err := url.Parse(rawURL)
@@ -109,7 +118,7 @@ func wsPortForward(t *testing.T, rawURL string, port int, request string) []byte
 	}
 	u.Scheme = "ws"
 	u.RawQuery = "port=" + strconv.Itoa(port)
-	conn, _, err := (&websocket.Dialer{Subprotocols: []string{webSocketProtocol}}).Dial(u.String(), nil)
+	conn, _, err := (&websocket.Dialer{Subprotocols: []string{webSocketV4}}).Dial(u.String(), nil)
 	if err != nil {
 		t.Fatalf("WebSocket port-forward: %v", err)
 	}

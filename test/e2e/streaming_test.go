@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -63,10 +65,10 @@ func TestExecStreams(t *testing.T) {
 				t.Errorf("exec: exit %d (%v), stdout %q, stderr %q", exitCode(err), err, out.String(), errb.String())
 			}
 
-			// Over SPDY the client closing stdin ends cat's; WebSocket v4 cannot say that
-			// stdin ended (v5 added it), so there the command stops after one line.
+			// The client closing stdin ends cat's; WebSocket v4 cannot say that stdin
+			// ended (v5 added it), so there the command stops after one line.
 			echo := []string{"cat"}
-			if proto == "websocket" {
+			if proto == "websocket-v4" {
 				echo = []string{"head", "-n", "1"}
 			}
 			var echoed bytes.Buffer
@@ -93,6 +95,54 @@ func TestExecStreams(t *testing.T) {
 	}
 	_, err := p.rt.Exec(ctx(t), &runtimeapi.ExecRequest{ContainerId: "0123456789ab", Cmd: []string{"true"}, Stdout: true})
 	wantCode(t, err, codes.NotFound, "Exec in a missing container")
+}
+
+// Streaming URLs name 127.0.0.1 by default and serve once: a second use is not found.
+// Given a certificate and key, the server speaks TLS and exec works over it.
+func TestStreamingURLs(t *testing.T) {
+	t.Parallel()
+	p := newStreamPod(t, "urls")
+	raw := p.execURL(t, []string{"true"}, false, false)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _, _ := net.SplitHostPort(u.Host); u.Scheme != "http" || host != "127.0.0.1" {
+		t.Errorf("exec URL %s: want http on 127.0.0.1 by default", raw)
+	}
+	if err := executor(t, "spdy", raw).StreamWithContext(ctx(t), remotecommand.StreamOptions{Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		t.Errorf("first use of %s: %v", raw, err)
+	}
+	for _, proto := range protocols {
+		err := executor(t, proto, raw).StreamWithContext(ctx(t), remotecommand.StreamOptions{Stdout: io.Discard, Stderr: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("second use of %s over %s: %v, want 404 Not Found", raw, proto, err)
+		}
+	}
+
+	certFile, keyFile, certPEM, err := framework.ServingCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := env.StartDockercri(t, "--streaming-tls-cert-file", certFile, "--streaming-tls-key-file", keyFile)
+	rt := d.Runtime(t)
+	pod := runPod(t, rt, env.SandboxConfig(t, "urls-tls"))
+	cid := pod.start(t, framework.ContainerConfig("main", pullBusybox(t, d.Images(t)), "exec sleep 3600"))
+	for _, proto := range protocols {
+		resp, err := rt.Exec(ctx(t), &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"echo", "over tls"}, Stdout: true, Stderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(resp.GetUrl(), "https://127.0.0.1:") {
+			t.Errorf("exec URL with TLS: %s", resp.GetUrl())
+		}
+		var out bytes.Buffer
+		err = executorWith(t, proto, resp.GetUrl(), &restclient.Config{TLSClientConfig: restclient.TLSClientConfig{CAData: certPEM}}).
+			StreamWithContext(ctx(t), remotecommand.StreamOptions{Stdout: &out, Stderr: io.Discard})
+		if err != nil || out.String() != "over tls\n" {
+			t.Errorf("exec over %s with TLS: %q, %v", proto, out.String(), err)
+		}
+	}
 }
 
 // Attach to a container running cat, tty or not, two clients at once: what one types,
@@ -148,8 +198,9 @@ func TestAttach(t *testing.T) {
 	}
 }
 
-// Port-forward a 10 MB download from a pod's HTTP server over SPDY and WebSocket, two
-// forwards at once, the bytes compared; a host-network pod too.
+// Port-forward a 10 MB download from a pod's HTTP server over SPDY, SPDY tunnelled in
+// a WebSocket and the WebSocket channel protocol, two forwards of each at once, the
+// bytes compared.
 func TestPortForward(t *testing.T) {
 	t.Parallel()
 	p := newSecPod(t, "pf")
@@ -176,12 +227,12 @@ func TestPortForward(t *testing.T) {
 					return
 				}
 				var got string
-				if proto == "spdy" {
+				if proto == "websocket-v4" {
+					got = bodySum(t, wsPortForward(t, resp.GetUrl(), 8080, "GET /big HTTP/1.0\r\n\r\n"))
+				} else {
 					local, stop := forwarder(t, proto, resp.GetUrl(), 8080)
 					defer stop()
 					got = download(t, fmt.Sprintf("http://127.0.0.1:%d/big", local))
-				} else {
-					got = bodySum(t, wsPortForward(t, resp.GetUrl(), 8080, "GET /big HTTP/1.0\r\n\r\n"))
 				}
 				if got != want {
 					t.Errorf("%s forward %d: sha256 %s, want %s", proto, i, got, want)
@@ -192,7 +243,8 @@ func TestPortForward(t *testing.T) {
 	wg.Wait()
 }
 
-// Port-forward reaches a host-network pod's port on the node's loopback.
+// Port-forward reaches a host-network pod's port on the node's loopback, over SPDY and
+// tunnelled in a WebSocket.
 func TestPortForwardHostNetwork(t *testing.T) {
 	t.Parallel()
 	d := env.StartDockercri(t)
@@ -204,14 +256,16 @@ func TestPortForwardHostNetwork(t *testing.T) {
 	c := framework.ContainerConfig("web", pullBusybox(t, d.Images(t)), fmt.Sprintf(`mkdir -p /www && echo host-pod > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www`, port))
 	c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
 	p.start(t, c)
-	resp, err := rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{int32(port)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, stop := forwarder(t, "spdy", resp.GetUrl(), port)
-	defer stop()
-	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local)); got != "host-pod\n" {
-		t.Errorf("port-forward to a host-network pod: %q", got)
+	for _, proto := range []string{"spdy", "websocket"} {
+		resp, err := rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{int32(port)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, stop := forwarder(t, proto, resp.GetUrl(), port)
+		if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local)); got != "host-pod\n" {
+			t.Errorf("port-forward over %s to a host-network pod: %q", proto, got)
+		}
+		stop()
 	}
 }
 
@@ -256,14 +310,20 @@ func responseSum(t *testing.T, url string, resp *http.Response) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// 100 exec sessions whose client vanishes mid-stream (its connection cut) leave no
-// exec process and no socket or file descriptor behind in dockercri.
+// 100 sessions whose client vanishes mid-stream (its connection cut): exec over each
+// transport, port-forward of a download over SPDY and tunnelled in a WebSocket. They
+// leave no exec process, goroutine, socket or file descriptor behind in dockercri.
 func TestDisconnectedSessionsLeaveNothing(t *testing.T) {
 	t.Parallel()
-	p := newStreamPod(t, "leak")
+	metrics := fmt.Sprintf("127.0.0.1:%d", mustFreePort(t))
+	d := env.StartDockercri(t, "--metrics-bind-addr", metrics)
+	p := &secPod{pod: runPod(t, d.Runtime(t), env.SandboxConfig(t, "leak")), d: d, ref: pullBusybox(t, d.Images(t))}
+	cid := p.start(t, framework.ContainerConfig("main", p.ref,
+		`mkdir -p /www && head -c 10485760 /dev/zero > /www/big && httpd -p 8080 -h /www && exec sleep 3600`))
 	var proxy *framework.CutProxy
-	session := func(i int) {
-		u, err := url.Parse(p.execURL(t, []string{"sleep", "1001"}, true, false))
+	// proxied is rawURL through the proxy the sessions' connections are cut at.
+	proxied := func(rawURL string) string {
+		u, err := url.Parse(rawURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,44 +334,97 @@ func TestDisconnectedSessionsLeaveNothing(t *testing.T) {
 			t.Cleanup(proxy.Close)
 		}
 		u.Host = proxy.Addr
+		return u.String()
+	}
+	execSession := func(i int, proto string) {
+		resp, err := p.rt.Exec(ctx(t), &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"sleep", "1001"}, Stdin: true, Stdout: true, Stderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		cctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- executor(t, protocols[i%2], u.String()).
+			done <- executor(t, proto, proxied(resp.GetUrl())).
 				StreamWithContext(cctx, remotecommand.StreamOptions{Stdin: blockingReader{cctx}, Stdout: io.Discard, Stderr: io.Discard})
 		}()
-		time.Sleep(time.Duration(20+i%5*20) * time.Millisecond)
+		time.Sleep(time.Duration(20+i%7*20) * time.Millisecond)
 		proxy.Cut()
 		cancel()
 		<-done
 	}
+	forwardSession := func(proto string) {
+		resp, err := p.rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{8080}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, stop := forwarder(t, proto, proxied(resp.GetUrl()), 8080)
+		defer stop()
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Cut while the download flows.
+		if _, err := io.WriteString(c, "GET /big HTTP/1.0\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 256<<10)); err != nil {
+			t.Errorf("port-forward over %s before the cut: %v", proto, err)
+		}
+		proxy.Cut()
+	}
+	kinds := append(append([]string{}, protocols...), "forward-spdy", "forward-websocket")
+	session := func(i int) {
+		if kind := kinds[i%len(kinds)]; strings.HasPrefix(kind, "forward-") {
+			forwardSession(strings.TrimPrefix(kind, "forward-"))
+		} else {
+			execSession(i, kind)
+		}
+	}
 	fds := func() int {
-		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.d.Process().Pid()))
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.Process().Pid()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(entries)
 	}
-	session(0) // the first opens connections (to Docker) that stay pooled
-	time.Sleep(time.Second)
-	before := fds()
+	goroutines := func() int {
+		return int(framework.ScrapeMetrics(t, metrics).Value("go_goroutines", nil))
+	}
+	// The first of each kind opens connections (to Docker) that stay pooled.
+	for i := range kinds {
+		session(i)
+	}
+	var fdsBefore, goBefore int
+	if err := framework.WaitFor(60*time.Second, func() error {
+		if n := strings.TrimSpace(p.sh(t, cid, "ps -o args | grep -c '^sleep 1001' || true")); n != "0" {
+			return fmt.Errorf("%s exec processes left by the first sessions", n)
+		}
+		fdsBefore, goBefore = fds(), goroutines()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 100 {
 		session(i)
 	}
 	// A session cut before its client made its streams is closed by the library once its
 	// stream creation timeout (30 s) passes: the client could still have been making them.
 	if err := framework.WaitFor(60*time.Second, func() error {
-		out := p.sh(t, p.cid, "ps -o args | grep -c '^sleep 1001' || true")
-		if n := strings.TrimSpace(out); n != "0" {
+		if n := strings.TrimSpace(p.sh(t, cid, "ps -o args | grep -c '^sleep 1001' || true")); n != "0" {
 			return fmt.Errorf("%s exec processes left", n)
 		}
-		if after := fds(); after > before+2 {
-			return fmt.Errorf("dockercri has %d file descriptors open, %d before the sessions", after, before)
+		if after := fds(); after > fdsBefore+2 {
+			return fmt.Errorf("dockercri has %d file descriptors open, %d before the sessions", after, fdsBefore)
+		}
+		if after := goroutines(); after > goBefore+5 {
+			return fmt.Errorf("dockercri runs %d goroutines, %d before the sessions", after, goBefore)
 		}
 		return nil
 	}); err != nil {
 		t.Error(err)
 	}
+	t.Logf("after 100 sessions: %d file descriptors (%d before), %d goroutines (%d before)", fds(), fdsBefore, goroutines(), goBefore)
 }
 
 // blockingReader is a stdin that gives nothing until ctx ends.
