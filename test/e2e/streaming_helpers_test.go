@@ -83,10 +83,10 @@ func (f *fixedSize) Next() *remotecommand.TerminalSize {
 	return s
 }
 
-// forwarder starts kubectl's port-forward client on rawURL to remotePort over proto
-// ("spdy", or "websocket": SPDY tunnelled in a WebSocket) and returns the local port
+// forwarder starts kubectl's port-forward client on rawURL to remotePorts over proto
+// ("spdy", or "websocket": SPDY tunnelled in a WebSocket) and returns the local ports
 // and its stop.
-func forwarder(t *testing.T, proto, rawURL string, remotePort int) (int, func()) {
+func forwarder(t *testing.T, proto, rawURL string, remotePorts ...int) ([]int, func()) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -103,7 +103,7 @@ func forwarder(t *testing.T, proto, rawURL string, remotePort int) (int, func())
 	} else if dialer, err = portforward.NewSPDYOverWebsocketDialer(u, cfg); err != nil {
 		t.Fatal(err)
 	}
-	return framework.StartPortForward(t, dialer, remotePort)
+	return framework.StartPortForwards(t, dialer, remotePorts...)
 }
 
 // wsPortForward opens a port-forward to port over WebSocket with the v4 channel

@@ -198,13 +198,48 @@ func TestAttach(t *testing.T) {
 	}
 }
 
+// Attach passes the client's terminal size on to a tty container: one that prints its
+// size over and over sees each attach's size.
+func TestAttachResize(t *testing.T) {
+	t.Parallel()
+	p := newSecPod(t, "attach-resize")
+	c := framework.ContainerConfig("sizes", p.ref, "while :; do stty size; sleep 0.2; done")
+	c.Stdin, c.Tty = true, true
+	id := p.start(t, c)
+	for i, proto := range protocols {
+		resp, err := p.rt.Attach(ctx(t), &runtimeapi.AttachRequest{ContainerId: id, Stdout: true, Tty: true})
+		if err != nil {
+			t.Fatalf("Attach: %v", err)
+		}
+		size := remotecommand.TerminalSize{Width: uint16(100 + i), Height: uint16(30 + i)}
+		want := fmt.Sprintf("%d %d", size.Height, size.Width)
+		cctx, cancel := context.WithCancel(context.Background())
+		var out testutil.SyncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- executor(t, proto, resp.GetUrl()).StreamWithContext(cctx, remotecommand.StreamOptions{Stdout: &out, Tty: true, TerminalSizeQueue: &fixedSize{size: &size}})
+		}()
+		if err := framework.WaitFor(10*time.Second, func() error {
+			if !strings.Contains(out.String(), want) {
+				return fmt.Errorf("attached over %s with a %s terminal, the container printed %q", proto, want, out.String())
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		cancel()
+		<-done
+	}
+}
+
 // Port-forward a 10 MB download from a pod's HTTP server over SPDY, SPDY tunnelled in
 // a WebSocket and the WebSocket channel protocol, two forwards of each at once, the
-// bytes compared.
+// bytes compared; the SPDY sessions forward a second port of the pod beside it.
 func TestPortForward(t *testing.T) {
 	t.Parallel()
 	p := newSecPod(t, "pf")
-	c := framework.ContainerConfig("web", p.ref, `mkdir -p /www && head -c 10485760 /dev/urandom > /www/big && sha256sum /www/big > /www/sum && exec httpd -f -p 8080 -h /www`)
+	c := framework.ContainerConfig("web", p.ref, `mkdir -p /www /www2 && echo second-port > /www2/index.html && httpd -p 8081 -h /www2 && `+
+		`head -c 10485760 /dev/urandom > /www/big && sha256sum /www/big > /www/sum && exec httpd -f -p 8080 -h /www`)
 	p.start(t, c)
 	var want string
 	if err := framework.WaitFor(30*time.Second, func() error {
@@ -221,7 +256,11 @@ func TestPortForward(t *testing.T) {
 	for _, proto := range protocols {
 		for i := range 2 {
 			wg.Go(func() {
-				resp, err := p.rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{8080}})
+				ports := []int32{8080, 8081}
+				if proto == "websocket-v4" {
+					ports = ports[:1] // the channel protocol opens a data channel for each
+				}
+				resp, err := p.rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: ports})
 				if err != nil {
 					t.Errorf("PortForward: %v", err)
 					return
@@ -230,9 +269,12 @@ func TestPortForward(t *testing.T) {
 				if proto == "websocket-v4" {
 					got = bodySum(t, wsPortForward(t, resp.GetUrl(), 8080, "GET /big HTTP/1.0\r\n\r\n"))
 				} else {
-					local, stop := forwarder(t, proto, resp.GetUrl(), 8080)
+					local, stop := forwarder(t, proto, resp.GetUrl(), 8080, 8081)
 					defer stop()
-					got = download(t, fmt.Sprintf("http://127.0.0.1:%d/big", local))
+					got = download(t, fmt.Sprintf("http://127.0.0.1:%d/big", local[0]))
+					if second := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local[1])); second != "second-port\n" {
+						t.Errorf("%s forward %d, second port: %q", proto, i, second)
+					}
 				}
 				if got != want {
 					t.Errorf("%s forward %d: sha256 %s, want %s", proto, i, got, want)
@@ -262,7 +304,7 @@ func TestPortForwardHostNetwork(t *testing.T) {
 			t.Fatal(err)
 		}
 		local, stop := forwarder(t, proto, resp.GetUrl(), port)
-		if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local)); got != "host-pod\n" {
+		if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local[0])); got != "host-pod\n" {
 			t.Errorf("port-forward over %s to a host-network pod: %q", proto, got)
 		}
 		stop()
@@ -359,7 +401,7 @@ func TestDisconnectedSessionsLeaveNothing(t *testing.T) {
 		}
 		local, stop := forwarder(t, proto, proxied(resp.GetUrl()), 8080)
 		defer stop()
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local[0]))
 		if err != nil {
 			t.Fatal(err)
 		}

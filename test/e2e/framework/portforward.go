@@ -14,8 +14,20 @@ import (
 // of the test) that waits for the forwarder to end.
 func StartPortForward(t testing.TB, dialer httpstream.Dialer, port int) (int, func()) {
 	t.Helper()
+	locals, stop := StartPortForwards(t, dialer, port)
+	return locals[0], stop
+}
+
+// StartPortForwards is StartPortForward for several of the pod's ports in one session:
+// the local ports in their order.
+func StartPortForwards(t testing.TB, dialer httpstream.Dialer, ports ...int) ([]int, func()) {
+	t.Helper()
+	specs := make([]string, len(ports))
+	for i, p := range ports {
+		specs[i] = "0:" + strconv.Itoa(p)
+	}
 	stop, ready := make(chan struct{}), make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, specs, stop, ready, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +47,13 @@ func StartPortForward(t testing.TB, dialer httpstream.Dialer, port int) (int, fu
 		}
 	}
 	t.Cleanup(stopFn)
-	ports, err := fw.GetPorts()
-	if err != nil || len(ports) != 1 {
-		t.Fatalf("port-forward ports: %v, %v", ports, err)
+	forwarded, err := fw.GetPorts()
+	if err != nil || len(forwarded) != len(ports) {
+		t.Fatalf("port-forward ports: %v, %v", forwarded, err)
 	}
-	return int(ports[0].Local), stopFn
+	locals := make([]int, len(forwarded))
+	for i, f := range forwarded {
+		locals[i] = int(f.Local)
+	}
+	return locals, stopFn
 }
