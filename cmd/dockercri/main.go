@@ -8,6 +8,7 @@ import (
 )
 
 func main() {
+	setMaxProcs()
 	if err := newRootCommand().Execute(); err != nil {
 		klog.Flush()
 		os.Exit(1)
