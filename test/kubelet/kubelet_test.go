@@ -358,10 +358,10 @@ func dockerdRestarted(t *testing.T, n *node) {
 }
 
 // nodeOverhead: 50 running pods (web and 49 idle ones; the pods that crash-loop, ended
-// or print as fast as they can are removed first: they are not quiet), then the CPU dockercri and
-// dockerd (with its containerd) spend over 60 quiet seconds of the kubelet's polling:
-// with the kubelet's stats from CRI (as the previous scenario left it), then with its
-// default, cAdvisor.
+// or print as fast as they can are removed first: they are not quiet), then the CPU
+// dockercri and dockerd (with its containerd) spend over 60 quiet seconds of the
+// kubelet's polling: with the kubelet's stats from CRI (as the previous scenario left
+// it), then with its default, cAdvisor.
 func nodeOverhead(t *testing.T, n *node) {
 	k := n.kubelet
 	others := []string{"crash", "oom", "chatty"} // chatty is gone already after "log rotation"
@@ -413,16 +413,9 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	// CPU time two ways: run time to the nanosecond (what is compared with the target)
 	// and the kernel's tick counts (sampled: these processes wake for a fraction of a
 	// tick at a time).
-	runTime := func(pid int) time.Duration {
-		d, err := framework.ProcessRunTime(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	start, startTicks := make([]time.Duration, len(procs)), make([]time.Duration, len(procs))
 	for i, p := range procs {
-		start[i], startTicks[i] = runTime(p.pid), framework.CPUOf(t, p.pid)
+		start[i], startTicks[i] = framework.RunTimeOf(t, p.pid), framework.CPUOf(t, p.pid)
 	}
 	before := framework.ScrapeMetrics(t, n.metrics)
 	const window = 60 * time.Second
@@ -443,7 +436,7 @@ func (n *node) measureOverhead(t *testing.T, what string) {
 	report := []string{}
 	msPerS := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / window.Seconds() }
 	for i, p := range procs {
-		exact, ticks := msPerS(runTime(p.pid)-start[i]), msPerS(framework.CPUOf(t, p.pid)-startTicks[i])
+		exact, ticks := msPerS(framework.RunTimeOf(t, p.pid)-start[i]), msPerS(framework.CPUOf(t, p.pid)-startTicks[i])
 		if p.name == "dockercri" || p.name == "dockerd" {
 			combined += exact
 		}

@@ -196,6 +196,16 @@ func CPUOf(t testing.TB, pid int) time.Duration {
 	return d
 }
 
+// RunTimeOf is ProcessRunTime for a test: a process that cannot be read fails it.
+func RunTimeOf(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	d, err := ProcessRunTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // RSSMB is a process's resident set size in MB.
 func RSSMB(t testing.TB, pid int) int {
 	t.Helper()
