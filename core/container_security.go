@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -199,7 +198,9 @@ func (s *Service) applyPrivileged(c *container.Config, hc *container.HostConfig)
 	// Every device: allowed in the device cgroup, and each node of the host's /dev made.
 	hc.DeviceCgroupRules = append(hc.DeviceCgroupRules, "a *:* rwm")
 	hc.Devices = append(hc.Devices, hostDevices()...)
-	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/sys", Target: "/sys", BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
+	// A bind, not one of hc.Mounts: those are exactly the CRI's mounts, which
+	// ContainerStatus reports back.
+	hc.Binds = append(hc.Binds, "/sys:/sys:rw,rprivate")
 	c.Labels[labelPrivilegedFallback] = "every capability but " + strings.Join(s.host.missing, ",") + ", which the host's bounding set lacks"
 	return nil
 }

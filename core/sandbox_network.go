@@ -104,9 +104,16 @@ func netnsPath(insp container.InspectResponse) string {
 	return fmt.Sprintf("/proc/%d/ns/net", insp.State.Pid)
 }
 
+// cniPorts are the pod's ports that CNI maps: those with a host port. The kubelet sends
+// every declared containerPort, most with host port 0, which only documents the port;
+// the portmap plugin rejects a host port 0 (failing the ADD, and the DEL that should
+// undo it), so, as dockershim and containerd do, only host ports > 0 reach CNI.
 func cniPorts(pms []checkpoint.PortMapping) []network.PortMapping {
 	out := make([]network.PortMapping, 0, len(pms))
 	for _, pm := range pms {
+		if pm.HostPort <= 0 {
+			continue
+		}
 		out = append(out, network.PortMapping{HostPort: pm.HostPort, ContainerPort: pm.ContainerPort, Protocol: pm.Protocol, HostIP: pm.HostIP})
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dockercri/dockercri/config"
 	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/network"
 )
 
 func TestNamesRoundTrip(t *testing.T) {
@@ -260,5 +262,19 @@ func TestHostLimits(t *testing.T) {
 	}
 	if probeHost(true).minOOMScoreAdj < -999 {
 		t.Error("--restrict-oom-score-adj did not raise the floor")
+	}
+}
+
+// Only ports with a host port reach CNI: portmap fails on host port 0, which the
+// kubelet sends for every containerPort a pod declares without one.
+func TestCNIPortsNeedAHostPort(t *testing.T) {
+	got := cniPorts(checkpointPorts([]*runtimeapi.PortMapping{
+		{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80},
+		{Protocol: runtimeapi.Protocol_UDP, ContainerPort: 53, HostPort: 5353, HostIp: "127.0.0.1"},
+		{Protocol: runtimeapi.Protocol_SCTP, ContainerPort: 9},
+	}))
+	want := []network.PortMapping{{HostPort: 5353, ContainerPort: 53, Protocol: "udp", HostIP: "127.0.0.1"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("cniPorts = %v, want %v", got, want)
 	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what dockercri and its tests run against, when it is
 # missing: Docker Engine, the CNI plugins, a registry for the tests, a static busybox for
-# test images and iptables. Installs nothing when all is there.
+# test images, iptables and procps (pgrep, for the CRI validation suite's images).
+# Installs nothing when all is there.
 set -euo pipefail
 
 # command-or-file:package
@@ -14,6 +15,7 @@ needs=(
   /usr/bin/busybox:busybox-static
   iptables:iptables
   curl:curl
+  pgrep:procps
 )
 
 missing=()

@@ -5,8 +5,6 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
@@ -14,18 +12,4 @@ import (
 
 var env *framework.Env
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "e2e: must run as root (it installs packages, starts dockerd and registries)")
-		os.Exit(1)
-	}
-	e, err := framework.Setup()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup:", err)
-		os.Exit(1)
-	}
-	env = e
-	code := m.Run()
-	e.Teardown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { framework.Main(m, "e2e", &env) }

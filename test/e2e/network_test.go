@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,55 @@ func TestPodNetwork(t *testing.T) {
 	}
 	if rules := framework.IPTablesRules(t, a.id); len(rules) != 0 {
 		t.Errorf("iptables rules of a stopped pod: %q", rules)
+	}
+}
+
+// The kubelet sends every declared containerPort as a port mapping, host port 0 when
+// the pod asks for none (most pods): such a pod starts, its ports answer on its IP, a
+// mapping with a host port beside them answers on 127.0.0.1, the status keeps all of
+// them, and stop and remove leave no IP, iptables rule or CNI cache entry.
+func TestPortMappingsWithoutHostPort(t *testing.T) {
+	t.Parallel()
+	n := env.NewCNINetwork(t)
+	d, rt := startOnNetwork(t, n)
+	ref := pullBusybox(t, d.Images(t))
+	hostPort := int32(mustFreePort(t))
+	cfg := env.SandboxConfig(t, "ports")
+	cfg.PortMappings = []*runtimeapi.PortMapping{
+		{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 8080},
+		{Protocol: runtimeapi.Protocol_UDP, ContainerPort: 5353},
+		{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 8080, HostPort: hostPort},
+	}
+	p := runPod(t, rt, cfg)
+	p.start(t, framework.ContainerConfig("web", ref, httpdScript("ports")))
+	ip := podIP(t, rt, p.id)
+	if got := httpGet(t, "http://"+ip+":8080/"); got != "hello from ports\n" {
+		t.Errorf("pod IP: %q", got)
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); got != "hello from ports\n" {
+		t.Errorf("hostPort beside ports without one: %q", got)
+	}
+	st, err := rt.PodSandboxStatus(ctx(t), p.id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := st.GetInfo()["info"]; strings.Count(info, `"container_port"`) != 3 {
+		t.Errorf("status does not keep the 3 port mappings: %s", info)
+	}
+	if err := rt.StopPodSandbox(ctx(t), p.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RemovePodSandbox(ctx(t), p.id); err != nil {
+		t.Fatal(err)
+	}
+	if ips := n.AllocatedIPs(t); len(ips) != 0 {
+		t.Errorf("IPs left: %v", ips)
+	}
+	if rules := framework.IPTablesRules(t, p.id, ip+"/", ip+":"); len(rules) != 0 {
+		t.Errorf("iptables rules left: %q", rules)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(n.CacheDir, "results")); len(entries) != 0 {
+		t.Errorf("CNI cache entries left: %d", len(entries))
 	}
 }
 

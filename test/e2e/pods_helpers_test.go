@@ -159,3 +159,36 @@ func execSync(t *testing.T, d *framework.Dockercri, id string, cmd []string, tim
 	rt, _ := d.Raw(t)
 	return rt.ExecSync(ctx(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: int64(timeout / time.Second)})
 }
+
+// waitListening waits until a process in the container's network namespace listens on
+// TCP port, so that a test talks to a container's server only once it serves.
+func waitListening(t *testing.T, d *framework.Dockercri, cid string, ports ...int) {
+	t.Helper()
+	err := framework.WaitFor(60*time.Second, func() error {
+		r, err := execSync(t, d, cid, []string{"cat", "/proc/net/tcp", "/proc/net/tcp6"}, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		for _, port := range ports {
+			if !listensOn(string(r.Stdout), port) {
+				return fmt.Errorf("nothing listens on port %d yet", port)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("container %s: %v", cid[:12], err)
+	}
+}
+
+// listensOn tells whether a /proc/net/tcp table has a socket listening on port: a
+// local address ending in the port in hex, in state 0A (LISTEN).
+func listensOn(table string, port int) bool {
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
+}

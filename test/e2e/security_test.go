@@ -242,7 +242,8 @@ func TestSeccompLocalhostProfile(t *testing.T) {
 // Privileged containers run on this host too (whose bounding set lacks capabilities):
 // every capability it has, a writable /sys, devices, mounts; and a mount made on the host
 // after start reaches a HOST_TO_CONTAINER mount, one made in a BIDIRECTIONAL mount
-// reaches the host.
+// reaches the host. ContainerStatus reports exactly the CRI's mounts, each with its
+// propagation (not the /sys that dockercri binds itself on a restricted host).
 func TestPrivilegedAndMountPropagation(t *testing.T) {
 	t.Parallel()
 	p := newSecPod(t, "priv")
@@ -250,7 +251,7 @@ func TestPrivilegedAndMountPropagation(t *testing.T) {
 	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=1m", "dcri-e2e", shared)
 	t.Cleanup(func() { _ = syscall.Unmount(shared, syscall.MNT_DETACH) })
 	mustRun(t, "mount", "--make-rshared", shared)
-	for _, d := range []string{"h2c", "bidi"} {
+	for _, d := range []string{"h2c", "bidi", "private"} {
 		if err := os.Mkdir(filepath.Join(shared, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -260,8 +261,22 @@ func TestPrivilegedAndMountPropagation(t *testing.T) {
 	c.Mounts = []*runtimeapi.Mount{
 		{HostPath: filepath.Join(shared, "h2c"), ContainerPath: "/h2c", Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
 		{HostPath: filepath.Join(shared, "bidi"), ContainerPath: "/bidi", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL},
+		{HostPath: filepath.Join(shared, "private"), ContainerPath: "/private", Readonly: true},
 	}
 	id := p.start(t, c)
+	st, err := p.rt.ContainerStatus(ctx(t), id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.GetStatus().GetMounts(); len(got) != len(c.Mounts) {
+		t.Errorf("ContainerStatus mounts %v, want exactly the CRI's %v", got, c.Mounts)
+	} else {
+		for i, want := range c.Mounts {
+			if m := got[i]; m.GetContainerPath() != want.ContainerPath || m.GetHostPath() != want.HostPath || m.GetReadonly() != want.Readonly || m.GetPropagation() != want.Propagation {
+				t.Errorf("ContainerStatus mount %d: %v, want %v", i, m, want)
+			}
+		}
+	}
 
 	if got, want := p.capEff(t, id), grantable(t); got != want {
 		t.Errorf("privileged CapEff %#x, want the host's bounding set %#x", got, want)

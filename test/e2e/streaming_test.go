@@ -240,10 +240,11 @@ func TestPortForward(t *testing.T) {
 	p := newSecPod(t, "pf")
 	c := framework.ContainerConfig("web", p.ref, `mkdir -p /www /www2 && echo second-port > /www2/index.html && httpd -p 8081 -h /www2 && `+
 		`head -c 10485760 /dev/urandom > /www/big && sha256sum /www/big > /www/sum && exec httpd -f -p 8080 -h /www`)
-	p.start(t, c)
+	web := p.start(t, c)
+	waitListening(t, p.d, web, 8080, 8081)
 	var want string
 	if err := framework.WaitFor(30*time.Second, func() error {
-		out, err := execSync(t, p.d, p.cidOf(t, "web"), []string{"cat", "/www/sum"}, 10*time.Second)
+		out, err := execSync(t, p.d, web, []string{"cat", "/www/sum"}, 10*time.Second)
 		if err != nil || out.ExitCode != 0 || len(strings.Fields(string(out.Stdout))) == 0 {
 			return fmt.Errorf("sum not ready: %v", err)
 		}
@@ -297,7 +298,7 @@ func TestPortForwardHostNetwork(t *testing.T) {
 	port := mustFreePort(t)
 	c := framework.ContainerConfig("web", pullBusybox(t, d.Images(t)), fmt.Sprintf(`mkdir -p /www && echo host-pod > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www`, port))
 	c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
-	p.start(t, c)
+	waitListening(t, d, p.start(t, c), port)
 	for _, proto := range []string{"spdy", "websocket"} {
 		resp, err := rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{int32(port)}})
 		if err != nil {
@@ -309,16 +310,6 @@ func TestPortForwardHostNetwork(t *testing.T) {
 		}
 		stop()
 	}
-}
-
-// cidOf is the id of the pod's container named name.
-func (p *secPod) cidOf(t *testing.T, name string) string {
-	t.Helper()
-	cs, err := p.rt.ListContainers(ctx(t), &runtimeapi.ContainerFilter{PodSandboxId: p.id, LabelSelector: map[string]string{"io.kubernetes.container.name": name}})
-	if err != nil || len(cs) != 1 {
-		t.Fatalf("container %s: %v, %v", name, cs, err)
-	}
-	return cs[0].GetId()
 }
 
 // download fetches url and returns the sha256 of the body.
@@ -362,6 +353,7 @@ func TestDisconnectedSessionsLeaveNothing(t *testing.T) {
 	p := &secPod{pod: runPod(t, d.Runtime(t), env.SandboxConfig(t, "leak")), d: d, ref: pullBusybox(t, d.Images(t))}
 	cid := p.start(t, framework.ContainerConfig("main", p.ref,
 		`mkdir -p /www && head -c 10485760 /dev/zero > /www/big && httpd -p 8080 -h /www && exec sleep 3600`))
+	waitListening(t, d, cid, 8080)
 	var proxy *framework.CutProxy
 	// proxied is rawURL through the proxy the sessions' connections are cut at.
 	proxied := func(rawURL string) string {

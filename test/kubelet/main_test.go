@@ -7,7 +7,6 @@ package kubelet
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -21,23 +20,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "kubelet e2e: must run as root")
-		os.Exit(1)
-	}
-	if kubeletBin = os.Getenv("KUBELET_BIN"); kubeletBin == "" {
-		fmt.Fprintln(os.Stderr, "kubelet e2e: KUBELET_BIN is not set; run `make e2e-kubelet`, which builds the kubelet")
-		os.Exit(1)
-	}
-	e, err := framework.Setup()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kubelet e2e setup:", err)
-		os.Exit(1)
-	}
-	env = e
-	code := m.Run()
-	e.Teardown()
-	os.Exit(code)
+	kubeletBin = os.Getenv("KUBELET_BIN")
+	framework.Main(m, "e2e-kubelet", &env, "KUBELET_BIN")
 }
 
 func ctx(t *testing.T) context.Context {

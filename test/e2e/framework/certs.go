@@ -15,8 +15,8 @@ import (
 )
 
 // selfSigned is a day's self-signed certificate (DER) of key, named cn; isCA makes it
-// a signer, else a server certificate for ips.
-func selfSigned(key *ecdsa.PrivateKey, cn string, isCA bool, ips ...net.IP) ([]byte, error) {
+// a signer, else a server certificate for dnsNames and ips.
+func selfSigned(key *ecdsa.PrivateKey, cn string, isCA bool, dnsNames []string, ips ...net.IP) ([]byte, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
 		return nil, err
@@ -30,6 +30,7 @@ func selfSigned(key *ecdsa.PrivateKey, cn string, isCA bool, ips ...net.IP) ([]b
 		BasicConstraintsValid: true,
 		IsCA:                  isCA,
 		IPAddresses:           ips,
+		DNSNames:              dnsNames,
 	}
 	if isCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign
@@ -39,14 +40,14 @@ func selfSigned(key *ecdsa.PrivateKey, cn string, isCA bool, ips ...net.IP) ([]b
 	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 }
 
-// ServingCert writes a self-signed server certificate for 127.0.0.1 and its key into
-// dir; certPEM is what a client trusts.
-func ServingCert(dir string) (certFile, keyFile string, certPEM []byte, err error) {
+// ServingCert writes a self-signed server certificate for 127.0.0.1 and dnsNames, and
+// its key, into dir; certPEM is what a client trusts.
+func ServingCert(dir string, dnsNames ...string) (certFile, keyFile string, certPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", nil, err
 	}
-	der, err := selfSigned(key, "dockercri e2e", false, net.IPv4(127, 0, 0, 1))
+	der, err := selfSigned(key, "dockercri e2e", false, dnsNames, net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		return "", "", nil, err
 	}

@@ -73,7 +73,7 @@ func (e *Env) NewDockercri(t testing.TB, args ...string) *Dockercri {
 			t.Errorf("dockercri did not exit cleanly on SIGTERM: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("dockercri log:\n%s", tail(d.proc.Log(), 60))
+			t.Logf("dockercri log:\n%s", Tail(d.proc.Log(), 60))
 		}
 	})
 	return d
@@ -110,7 +110,7 @@ func (d *Dockercri) start(env []string, files []*os.File, argv []string) error {
 	d.proc = proc
 	return WaitFor(20*time.Second, func() error {
 		if proc.Exited() {
-			return fmt.Errorf("dockercri exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 30))
+			return fmt.Errorf("dockercri exited: %v\n%s", proc.Wait(0), Tail(proc.Log(), 30))
 		}
 		conn, err := net.Dial("unix", d.Socket)
 		if err != nil {

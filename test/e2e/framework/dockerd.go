@@ -22,6 +22,7 @@ type Dockerd struct {
 	// proc is set when the tests started this dockerd and so must stop it.
 	proc *Process
 	args []string
+	env  []string
 	dir  string
 }
 
@@ -56,8 +57,14 @@ func EnsureHostDockerd(logDir string) (*Dockerd, error) {
 // its own socket, data and exec roots, no bridge and no iptables rules, so that tests can
 // stop and start it, or give it registry mirrors, without touching the node's Docker.
 func StartPrivateDockerd(dir string, extraArgs ...string) (*Dockerd, error) {
+	return StartPrivateDockerdWith(dir, nil, extraArgs...)
+}
+
+// StartPrivateDockerdWith is StartPrivateDockerd with extra environment variables
+// (HTTPS_PROXY, for one).
+func StartPrivateDockerdWith(dir string, env []string, extraArgs ...string) (*Dockerd, error) {
 	sock := filepath.Join(dir, "docker.sock")
-	d := &Dockerd{Endpoint: "unix://" + sock, dir: dir}
+	d := &Dockerd{Endpoint: "unix://" + sock, dir: dir, env: env}
 	d.args = append([]string{"dockerd",
 		"--host", d.Endpoint,
 		"--data-root", filepath.Join(dir, "data"),
@@ -84,14 +91,14 @@ func (d *Dockerd) Start() error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
 	}
-	proc, err := StartProcess("dockerd", filepath.Join(d.dir, "dockerd.log"), d.args...)
+	proc, err := StartProcessWith("dockerd", filepath.Join(d.dir, "dockerd.log"), d.env, nil, d.args...)
 	if err != nil {
 		return err
 	}
 	d.proc = proc
 	err = WaitFor(60*time.Second, func() error {
 		if proc.Exited() {
-			return fmt.Errorf("dockerd exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 20))
+			return fmt.Errorf("dockerd exited: %v\n%s", proc.Wait(0), Tail(proc.Log(), 20))
 		}
 		return d.Ping(context.Background())
 	})
@@ -112,7 +119,8 @@ func (d *Dockerd) Stop() error {
 	return err
 }
 
-func tail(s string, n int) string {
+// Tail is the last n lines of s, for a daemon's log in a failure.
+func Tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

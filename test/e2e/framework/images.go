@@ -1,13 +1,10 @@
 package framework
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
@@ -29,53 +26,17 @@ var busyboxApplets = []string{
 // RootFS is a tar of a tiny busybox root filesystem, with extra files added as given
 // (a file of random bytes makes a layer no other image shares).
 func RootFS(extra map[string][]byte) ([]byte, error) {
-	bb, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Unix(0, 0)
-	dir := func(name string) error {
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: mtime})
-	}
-	file := func(name string, mode int64, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: mtime}); err != nil {
-			return err
-		}
-		_, err := tw.Write(data)
-		return err
-	}
-	for _, d := range []string{"bin/", "etc/", "tmp/", "proc/", "sys/", "dev/", "root/"} {
-		if err := dir(d); err != nil {
-			return nil, err
-		}
-	}
-	if err := file("bin/busybox", 0o755, bb); err != nil {
-		return nil, err
-	}
+	l := NewLayer().Dir("etc").Dir("tmp").Dir("proc").Dir("sys").Dir("dev").Dir("root").
+		HostFile("bin/busybox", BusyboxPath)
 	for _, a := range busyboxApplets {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, ModTime: mtime}); err != nil {
-			return nil, err
-		}
+		l.Symlink("bin/"+a, "busybox")
 	}
-	passwd := "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000:app:/tmp:/bin/sh\n"
-	group := "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n"
-	if err := file("etc/passwd", 0o644, []byte(passwd)); err != nil {
-		return nil, err
-	}
-	if err := file("etc/group", 0o644, []byte(group)); err != nil {
-		return nil, err
-	}
+	l.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000:app:/tmp:/bin/sh\n"))
+	l.File("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\napp:x:1000:\n"))
 	for name, data := range extra {
-		if err := file(name, 0o644, data); err != nil {
-			return nil, err
-		}
+		l.File(name, 0o644, data)
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return l.Bytes()
 }
 
 // ImportImage imports rootfs into Docker as ref, with Dockerfile-style changes

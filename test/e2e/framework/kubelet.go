@@ -106,7 +106,7 @@ func (e *Env) NewKubelet(t testing.TB, binary, endpoint, cgroupRoot string) *Kub
 		unmountUnder(t, dir)
 		leftovers()
 		if t.Failed() {
-			t.Logf("kubelet log:\n%s", tail(k.Log(), 80))
+			t.Logf("kubelet log:\n%s", Tail(k.Log(), 80))
 		}
 	})
 	return k
@@ -172,7 +172,7 @@ func (k *Kubelet) Start() error {
 	k.proc = proc
 	return WaitFor(60*time.Second, func() error {
 		if proc.Exited() {
-			return fmt.Errorf("kubelet exited: %v\n%s", proc.Wait(0), tail(proc.Log(), 40))
+			return fmt.Errorf("kubelet exited: %v\n%s", proc.Wait(0), Tail(proc.Log(), 40))
 		}
 		_, err := k.Get("/healthz")
 		return err

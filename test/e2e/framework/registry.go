@@ -77,7 +77,7 @@ http:
 	}
 	err = WaitFor(30*time.Second, func() error {
 		if r.proc.Exited() {
-			return fmt.Errorf("registry exited:\n%s", tail(r.proc.Log(), 20))
+			return fmt.Errorf("registry exited:\n%s", Tail(r.proc.Log(), 20))
 		}
 		resp, err := http.Get("http://" + r.Host + "/v2/")
 		if err != nil {

@@ -78,7 +78,7 @@ func StartTokenServer(dir, user, password string) (*TokenServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := selfSigned(key, "dockercri e2e token signer", true)
+	der, err := selfSigned(key, "dockercri e2e token signer", true, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,158 @@
+//go:build critest
+
+package critest
+
+import (
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+// TestCritest runs the whole CRI validation suite but the specs CRITEST_SKIP names (a
+// regular expression; the Makefile gives each one's reason), then checks that the suite
+// left nothing of its pods behind: no IP allocated, no CNI cache entry, no iptables rule.
+func TestCritest(t *testing.T) {
+	dir := env.TempDir(t, "critest")
+	reg, err := framework.StartRegistry(filepath.Join(dir, "registry"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	proxy, err := framework.StartRegistryProxy(dir, reg, servedNames...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	var insecure []string
+	for _, name := range servedNames {
+		insecure = append(insecure, "--insecure-registry", name)
+	}
+	proxyEnv := []string{"HTTPS_PROXY=" + proxy.URL, "HTTP_PROXY=" + proxy.URL, "NO_PROXY=127.0.0.1,localhost"}
+	docker, err := framework.StartPrivateDockerdWith(filepath.Join(dir, "dockerd"), proxyEnv, insecure...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = docker.Stop() })
+	start := time.Now()
+	pushSuiteImages(t, docker.Client, reg, cacheDir(t))
+	t.Logf("suite images built and pushed in %s", time.Since(start).Round(time.Second))
+
+	net := env.NewCNINetwork(t)
+	net.Write(t)
+	// The suite's own default pod infra image, served like the others.
+	cri := env.NewDockercri(t, append([]string{"--docker-endpoint", docker.Endpoint, "--pod-infra-container-image", "registry.k8s.io/pause:3.10"}, net.Args()...)...)
+	if err := cri.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	args := []string{
+		"--runtime-endpoint", cri.Endpoint, "--image-endpoint", cri.Endpoint,
+		"--ginkgo.no-color", "--ginkgo.timeout", "50m",
+		"--ginkgo.junit-report", filepath.Join(dir, "junit.xml"),
+	}
+	if skip := os.Getenv("CRITEST_SKIP"); skip != "" {
+		args = append(args, "--ginkgo.skip", skip)
+	}
+	if focus := os.Getenv("CRITEST_FOCUS"); focus != "" {
+		args = append(args, "--ginkgo.focus", focus)
+	}
+	cmd := exec.Command(critestBin, args...)
+	// critest opens host paths and temp dirs of its own; it runs in the test's directory.
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	start = time.Now()
+	err = cmd.Run()
+	t.Logf("critest ran in %s", time.Since(start).Round(time.Second))
+	if err != nil {
+		t.Errorf("critest %s: %v\ndockercri log (tail):\n%s", strings.Join(args, " "), err, framework.Tail(cri.Log(), 40))
+	}
+	reportSkips(t, filepath.Join(dir, "junit.xml"))
+
+	if ips := net.AllocatedIPs(t); len(ips) > 0 {
+		t.Errorf("IPs still allocated after the suite: %v", ips)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(net.CacheDir, "results")); len(entries) > 0 {
+		t.Errorf("CNI cache entries left after the suite: %d", len(entries))
+	}
+	if rules := framework.IPTablesRules(t, net.Gateway[:strings.LastIndexByte(net.Gateway, '.')+1]); len(rules) > 0 {
+		t.Errorf("iptables rules of the suite's pods left:\n%s", strings.Join(rules, "\n"))
+	}
+}
+
+// cacheDir keeps what the image builds fetch or compile across runs, outside the tree.
+func cacheDir(t *testing.T) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	dir := filepath.Join(base, "dockercri", "critest")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// junitReport is the part of critest's JUnit report that says which specs did not run.
+type junitReport struct {
+	Suites []struct {
+		Cases []struct {
+			Name    string `xml:"name,attr"`
+			Skipped *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"skipped"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+// reportSkips prints every spec the suite skipped with its reason: the ones the suite
+// skipped itself (a feature dockercri does not advertise, a host without AppArmor) and
+// those CRITEST_SKIP names.
+func reportSkips(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("critest's report: %v", err)
+		return
+	}
+	var r junitReport
+	if err := xml.Unmarshal(b, &r); err != nil {
+		t.Errorf("critest's report: %v", err)
+		return
+	}
+	for _, s := range r.Suites {
+		for _, c := range s.Cases {
+			if c.Skipped != nil {
+				t.Logf("skipped: %s: %s", c.Name, strings.TrimSpace(c.Skipped.Message))
+			}
+		}
+	}
+}
+
+// The README's first try of dockercri, crictl built by `make crictl`, works: info says
+// the runtime is ready, version names it, and the lists answer.
+func TestCrictl(t *testing.T) {
+	bin := os.Getenv("CRICTL_BIN")
+	cri := env.StartDockercri(t)
+	crictl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"--runtime-endpoint", cri.Endpoint, "--image-endpoint", cri.Endpoint}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("crictl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := crictl("info"); !strings.Contains(out, `"type": "RuntimeReady"`) || !strings.Contains(out, `"status": true`) {
+		t.Errorf("crictl info:\n%s", out)
+	}
+	if out := crictl("version"); !strings.Contains(out, "RuntimeName:  docker") || !strings.Contains(out, "RuntimeApiVersion:  v1") {
+		t.Errorf("crictl version:\n%s", out)
+	}
+	crictl("pods")
+	crictl("ps", "-a")
+	crictl("images")
+}

@@ -1,0 +1,25 @@
+//go:build critest
+
+// Package critest runs the CRI validation suite of cri-tools (critest, built by `make
+// critest`) against the real dockercri binary on a dockerd of the test's own, with the
+// test's CNI network (bridge, firewall, portmap, loopback) and the suite's images built
+// here and served under their real names by a local registry. Run it with `make
+// critest` (as root).
+package critest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
+)
+
+var (
+	env        *framework.Env
+	critestBin string
+)
+
+func TestMain(m *testing.M) {
+	critestBin = os.Getenv("CRITEST_BIN")
+	framework.Main(m, "critest", &env, "CRITEST_BIN", "CRICTL_BIN")
+}
