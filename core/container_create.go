@@ -56,6 +56,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	if err := s.labelImage(ctx, cfg.GetImage(), dcfg.Labels); err != nil {
+		return nil, err
+	}
 	name := containerName(sandboxMeta, cfg.GetMetadata())
 	id, err := s.createContainer(ctx, dcfg, hc, name)
 	if err != nil {

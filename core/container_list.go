@@ -34,6 +34,7 @@ func containerFromInspect(insp *container.InspectResponse) (*runtimeapi.Containe
 		return nil, err
 	}
 	labels, annotations := criLabels(insp.Config.Labels)
+	image, imageRef := containerImage(insp)
 	state := runtimeapi.ContainerState_CONTAINER_UNKNOWN
 	if insp.State != nil {
 		state = containerState(insp.State.Status)
@@ -42,8 +43,8 @@ func containerFromInspect(insp *container.InspectResponse) (*runtimeapi.Containe
 		Id:           insp.ID,
 		PodSandboxId: insp.Config.Labels[labelSandboxID],
 		Metadata:     meta,
-		Image:        &runtimeapi.ImageSpec{Image: insp.Config.Image},
-		ImageRef:     insp.Image,
+		Image:        image,
+		ImageRef:     imageRef,
 		ImageId:      insp.Image,
 		State:        state,
 		CreatedAt:    createdAt(insp.Config.Labels, dockerTime(insp.Created)),

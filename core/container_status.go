@@ -64,11 +64,12 @@ func containerStatus(insp container.InspectResponse) (*runtimeapi.ContainerStatu
 		return nil, grpcerr.Wrap(err, "container "+insp.ID)
 	}
 	labels, annotations := criLabels(insp.Config.Labels)
+	image, imageRef := containerImage(&insp)
 	st := &runtimeapi.ContainerStatus{
 		Id:          insp.ID,
 		Metadata:    meta,
-		Image:       &runtimeapi.ImageSpec{Image: insp.Config.Image},
-		ImageRef:    insp.Image,
+		Image:       image,
+		ImageRef:    imageRef,
 		ImageId:     insp.Image,
 		CreatedAt:   createdAt(insp.Config.Labels, dockerTime(insp.Created)),
 		Labels:      labels,

@@ -28,10 +28,14 @@ const (
 	// labelSharedPID marks a sandbox whose containers share one PID namespace (the
 	// pod's shareProcessNamespace): Docker's view of the pause container cannot tell.
 	labelSharedPID = "io.dockercri.shared-pid"
+	// labelImageName and labelImageRef are how the container's status names its image
+	// (container_image.go).
+	labelImageName = "io.dockercri.image"
+	labelImageRef  = "io.dockercri.image-ref"
 )
 
 // internalLabels are dockercri's bookkeeping, not the kubelet's labels.
-var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true}
+var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true, labelImageName: true, labelImageRef: true}
 
 // dockerLabels merges CRI labels and annotations into Docker labels.
 func dockerLabels(labels, annotations map[string]string) map[string]string {

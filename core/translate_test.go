@@ -278,3 +278,25 @@ func TestCNIPortsNeedAHostPort(t *testing.T) {
 		t.Errorf("cniPorts = %v, want %v", got, want)
 	}
 }
+
+// A container's image_ref is the repo digest of the repository the user named, where
+// the image has several.
+func TestRepoDigestOf(t *testing.T) {
+	d := func(c string) string { return "@sha256:" + strings.Repeat(c, 64) }
+	digests := []string{"127.0.0.1:5000/a/b" + d("1"), "busybox" + d("2"), "registry.k8s.io/pause" + d("3")}
+	for name, want := range map[string]string{
+		"busybox:1.36":                      "busybox" + d("2"),
+		"docker.io/library/busybox":         "busybox" + d("2"),
+		"registry.k8s.io/pause:3.10":        "registry.k8s.io/pause" + d("3"),
+		"127.0.0.1:5000/a/b:v1":             "127.0.0.1:5000/a/b" + d("1"),
+		"elsewhere.io/other:1":              "127.0.0.1:5000/a/b" + d("1"),
+		"sha256:" + strings.Repeat("a", 64): "127.0.0.1:5000/a/b" + d("1"),
+	} {
+		if got := repoDigestOf(name, digests); got != want {
+			t.Errorf("repoDigestOf(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := repoDigestOf("busybox", nil); got != "" {
+		t.Errorf("no digests: %q", got)
+	}
+}

@@ -36,7 +36,7 @@ type suiteImage struct {
 
 // suiteImages are the images critest v1.36 pulls (pkg/validate/consts.go and
 // pkg/framework), each built the way its Dockerfile in cri-tools' images/ or the
-// Kubernetes e2e test images describes it, from Debian's static busybox, Debian's nginx
+// Kubernetes e2e test images describes it, from Debian's busybox, Debian's nginx
 // and tiny static C programs. test-image-digest is pulled by a digest of content that
 // cannot be fetched here; it is built all the same, for its other uses.
 func suiteImages() []suiteImage {

@@ -303,3 +303,43 @@ func TestImageFsInfo(t *testing.T) {
 		t.Errorf("ImageFsInfo = %v, want Docker's root dir %s with used bytes, inodes and a timestamp", u, info.DockerRootDir)
 	}
 }
+
+// The kubelet creates a container by image ID, naming what the user asked for in
+// user_specified_image: the status and the list name the image as the user did, with a
+// repo digest of it as image_ref and the ID as image_id (a pod's image, and what the
+// kubelet compares to see an updated image). Without user_specified_image, an ID is
+// shown as the image's tag.
+func TestContainerImageAsTheUserNamedIt(t *testing.T) {
+	t.Parallel()
+	img := env.PushImage(t, env.Open, env.Repo("named"), "v2", true)
+	d := env.StartDockercri(t)
+	rt := d.Runtime(t)
+	id := pullChecked(t, d.Images(t), img.Ref, nil)
+	digest := img.Registry.Host + "/" + img.Repo + "@" + img.Digest(t)
+	p := runPod(t, rt, env.SandboxConfig(t, "imgname"))
+	for _, tc := range []struct {
+		name, user, wantImage string
+	}{
+		{"by-user-name", img.Ref, img.Ref},
+		{"by-id-only", "", img.Ref},
+	} {
+		c := framework.ContainerConfig(tc.name, id, "exec sleep 3600")
+		c.Image.UserSpecifiedImage = tc.user
+		cid := p.create(t, c)
+		st, err := rt.ContainerStatus(ctx(t), cid, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st.GetStatus()
+		if s.GetImage().GetImage() != tc.wantImage || s.GetImageRef() != digest || s.GetImageId() != id {
+			t.Errorf("%s: ContainerStatus image %q ref %q id %q; want %q, %q, %q", tc.name, s.GetImage().GetImage(), s.GetImageRef(), s.GetImageId(), tc.wantImage, digest, id)
+		}
+		list, err := rt.ListContainers(ctx(t), &runtimeapi.ContainerFilter{Id: cid})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("ListContainers %s: %v, %v", cid, list, err)
+		}
+		if l := list[0]; l.GetImage().GetImage() != tc.wantImage || l.GetImageRef() != digest || l.GetImageId() != id {
+			t.Errorf("%s: ListContainers image %q ref %q id %q; want %q, %q, %q", tc.name, l.GetImage().GetImage(), l.GetImageRef(), l.GetImageId(), tc.wantImage, digest, id)
+		}
+	}
+}

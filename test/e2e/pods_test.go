@@ -97,7 +97,7 @@ func TestPodLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := cs.GetStatus(); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING || st.GetStartedAt() == 0 || st.GetImageRef() != ref ||
+	if st := cs.GetStatus(); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING || st.GetStartedAt() == 0 || st.GetImageId() != ref ||
 		st.GetLogPath() != p.logPath(c) || st.GetMetadata().GetName() != "app" || st.GetAnnotations()["c-note"] != "x" || st.GetUser().GetLinux() == nil {
 		t.Errorf("ContainerStatus = %v", st)
 	}
@@ -127,7 +127,7 @@ func TestPodLifecycle(t *testing.T) {
 
 	// Lists and their filters.
 	byPod, err := rt.ListContainers(ctx(t), &runtimeapi.ContainerFilter{PodSandboxId: p.id})
-	if err != nil || len(byPod) != 1 || byPod[0].GetId() != cid || byPod[0].GetPodSandboxId() != p.id || byPod[0].GetImageRef() != ref {
+	if err != nil || len(byPod) != 1 || byPod[0].GetId() != cid || byPod[0].GetPodSandboxId() != p.id || byPod[0].GetImageId() != ref {
 		t.Errorf("ListContainers by sandbox = %v, %v", byPod, err)
 	}
 	byPrefix, err := rt.ListContainers(ctx(t), &runtimeapi.ContainerFilter{Id: cid[:12]})
