@@ -194,6 +194,10 @@ func dockerMounts(ms []*runtimeapi.Mount, recursiveReadOnly bool) ([]mount.Mount
 				return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make a mount recursively read-only (Engine API 1.44 and later can)", m.GetContainerPath())
 			}
 			bm.BindOptions.ReadOnlyForceRecursive = true
+		} else if m.GetReadonly() && recursiveReadOnly {
+			// From Engine API 1.44 a read-only bind is recursively read-only unless told
+			// otherwise; the CRI's plain readonly leaves the mounts below writable.
+			bm.BindOptions.ReadOnlyNonRecursive = true
 		}
 		out = append(out, bm)
 	}

@@ -47,9 +47,13 @@ func (s *Service) applySecurityContext(sc *runtimeapi.LinuxContainerSecurityCont
 	// means only those added. Docker's own merge follows the same rules.
 	hc.CapAdd = capNames(sc.GetCapabilities().GetAddCapabilities())
 	hc.CapDrop = capNames(sc.GetCapabilities().GetDropCapabilities())
-	if slices.Contains(hc.CapAdd, "ALL") {
-		// Docker's ALL is every capability it knows; a restricted host has fewer.
-		hc.CapDrop = append(hc.CapDrop, s.host.unavailableCaps(s.docker.ClientVersion())...)
+	if slices.Contains(hc.CapAdd, "ALL") && s.host.privilegedRestricted() {
+		// Docker's ALL is every capability it knows, and a restricted host has fewer;
+		// Docker 25 and later refuse to drop one the host lacks. So the host's are named,
+		// and Docker's defaults dropped.
+		drop := hc.CapDrop
+		hc.CapAdd = slices.DeleteFunc(s.host.grantableCaps(s.docker.ClientVersion()), func(c string) bool { return slices.Contains(drop, c) })
+		hc.CapDrop = []string{"ALL"}
 	}
 	// The kubelet's lists replace Docker's defaults; an empty list means none (it sends
 	// that for privileged containers and procMount Unmasked).
@@ -191,8 +195,7 @@ func (s *Service) applyPrivileged(c *container.Config, hc *container.HostConfig)
 		hc.Privileged = true
 		return nil
 	}
-	unavailable := s.host.unavailableCaps(s.docker.ClientVersion())
-	hc.CapAdd, hc.CapDrop = []string{"ALL"}, unavailable
+	hc.CapAdd, hc.CapDrop = s.host.grantableCaps(s.docker.ClientVersion()), []string{"ALL"}
 	hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined", "apparmor=unconfined", "label=disable")
 	hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
 	// Every device: allowed in the device cgroup, and each node of the host's /dev made.

@@ -83,12 +83,12 @@ func (h hostLimits) privilegedRestricted() bool { return len(h.missing) > 0 }
 // knows; Docker refuses a name it does not know, even to drop it.
 const lastCapEveryDocker = 37
 
-// unavailableCaps are the capabilities the host cannot give, among those Docker at API
-// version apiVersion knows and would grant for "ALL" (Docker 23, API 1.42, added
-// CAP_PERFMON, CAP_BPF and CAP_CHECKPOINT_RESTORE).
-func (h hostLimits) unavailableCaps(apiVersion string) []string {
+// grantableCaps are the capabilities of the host's bounding set that Docker at API
+// version apiVersion knows (Docker 23, API 1.42, added CAP_PERFMON, CAP_BPF and
+// CAP_CHECKPOINT_RESTORE): what "ALL" can mean here.
+func (h hostLimits) grantableCaps(apiVersion string) []string {
 	var out []string
-	for _, name := range h.missing {
+	for _, name := range h.bounding {
 		c, ok := capByName(name)
 		if ok && (c <= lastCapEveryDocker || versions.GreaterThanOrEqualTo(apiVersion, "1.42")) {
 			out = append(out, name)

@@ -113,29 +113,31 @@ func TestSecurityContextTranslation(t *testing.T) {
 	}
 }
 
-// On a host whose bounding set lacks capabilities, privileged is the closest it allows.
+// On a host whose bounding set lacks capabilities, privileged is the closest it allows:
+// the host's capabilities named one by one (Docker 25 and later refuse to drop one the
+// host lacks, and ALL would ask for it).
 func TestPrivilegedOnRestrictedHost(t *testing.T) {
 	s := testService()
-	s.host = hostLimits{bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}, missing: []string{"CAP_SYS_RESOURCE", "CAP_BPF"}}
+	s.host = hostLimits{bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"}, missing: []string{"CAP_SYS_RESOURCE"}}
 	c, hc, err := translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc.Privileged || !slices.Equal(hc.CapAdd, []string{"ALL"}) || !slices.Equal(hc.CapDrop, []string{"CAP_SYS_RESOURCE"}) {
+	// Docker 20.10 does not know CAP_BPF: naming it fails.
+	if hc.Privileged || !slices.Equal(hc.CapAdd, []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}) || !slices.Equal(hc.CapDrop, []string{"ALL"}) {
 		t.Errorf("caps: privileged %v +%v -%v", hc.Privileged, hc.CapAdd, hc.CapDrop)
 	}
 	if !slices.Contains(hc.SecurityOpt, "seccomp=unconfined") || !slices.Contains(hc.SecurityOpt, "apparmor=unconfined") ||
 		len(hc.MaskedPaths) != 0 || hc.MaskedPaths == nil || len(hc.ReadonlyPaths) != 0 || !slices.Contains(hc.DeviceCgroupRules, "a *:* rwm") {
 		t.Errorf("confinement: opts %q masked %v ro %v rules %v", hc.SecurityOpt, hc.MaskedPaths, hc.ReadonlyPaths, hc.DeviceCgroupRules)
 	}
-	// Docker 20.10 does not know CAP_BPF: "ALL" does not give it, and naming it fails.
-	_, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"NET_RAW"}}}, nil)
-	if !slices.Equal(hc.CapAdd, []string{"ALL"}) || !slices.Equal(hc.CapDrop, []string{"CAP_NET_RAW", "CAP_SYS_RESOURCE"}) {
+	_, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"CHOWN", "NET_RAW"}}}, nil)
+	if !slices.Equal(hc.CapAdd, []string{"CAP_SYS_ADMIN"}) || !slices.Equal(hc.CapDrop, []string{"ALL"}) {
 		t.Errorf("add ALL on a restricted host: +%v -%v", hc.CapAdd, hc.CapDrop)
 	}
 	s.docker = versionedEngine{version: "1.43"}
-	if _, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, nil); !slices.Equal(hc.CapDrop, []string{"CAP_SYS_RESOURCE", "CAP_BPF"}) {
-		t.Errorf("privileged, Docker that knows CAP_BPF: -%v", hc.CapDrop)
+	if _, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, nil); !slices.Equal(hc.CapAdd, []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"}) {
+		t.Errorf("privileged, Docker that knows CAP_BPF: +%v", hc.CapAdd)
 	}
 	// A bind of Docker's: the mounts are the CRI's alone, as ContainerStatus reports them.
 	if !slices.Contains(hc.Binds, "/sys:/sys:rw,rprivate") || len(hc.Mounts) != 0 {
@@ -200,6 +202,14 @@ func TestRecursiveReadOnlyMounts(t *testing.T) {
 	rro[0].Readonly = false
 	if _, err := dockerMounts(rro, true); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("not read-only: %v", err)
+	}
+	// A plain read-only mount stays non-recursive where Docker would make it recursive.
+	ro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true}}
+	if ms, err := dockerMounts(ro, true); err != nil || !ms[0].BindOptions.ReadOnlyNonRecursive || ms[0].BindOptions.ReadOnlyForceRecursive {
+		t.Errorf("plain read-only, Engine API 1.44: %v, %v", ms, err)
+	}
+	if ms, err := dockerMounts(ro, false); err != nil || ms[0].BindOptions.ReadOnlyNonRecursive {
+		t.Errorf("plain read-only, older Engine API: %v, %v", ms, err)
 	}
 }
 

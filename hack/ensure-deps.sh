@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what dockercri and its tests run against, when it is
 # missing: Docker Engine, the CNI plugins, a registry for the tests, a static busybox for
-# test images, iptables and procps (pgrep, for the CRI validation suite's images).
-# Installs nothing when all is there.
+# test images, iptables, procps (pgrep, for the CRI validation suite's images) and what
+# hack/build-engine.sh builds runc with (pkg-config, libseccomp-dev). Installs nothing
+# when all is there.
 set -euo pipefail
 
 # command-or-file:package
@@ -16,6 +17,8 @@ needs=(
   iptables:iptables
   curl:curl
   pgrep:procps
+  pkg-config:pkg-config
+  /usr/include/seccomp.h:libseccomp-dev
 )
 
 missing=()

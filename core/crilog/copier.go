@@ -358,6 +358,15 @@ func (c *copier) openLocked() error {
 	return nil
 }
 
+// createLog makes sure the log file at path exists, writing nothing.
+func createLog(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // openExclusive opens the log file at path for appending, creating it, and takes an
 // exclusive lock on it: one writer per file, even when a second dockercri (an old one
 // still shutting down, or another on the same Docker) copies the same container. The
@@ -385,11 +394,7 @@ func (c *copier) reopen() error {
 	}
 	if !c.loaded {
 		// load opens the file at path.
-		f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
-		if err != nil {
-			return err
-		}
-		return f.Close()
+		return createLog(c.path)
 	}
 	if err := c.openLocked(); err != nil {
 		return err

@@ -108,6 +108,11 @@ func (m *Manager) Start(id, path string, tty bool) {
 			return
 		}
 	}
+	// The file exists when StartContainer returns, as on every runtime, though the
+	// copier opens it on its own: a reader may open it at once.
+	if err := createLog(path); err != nil {
+		klog.ErrorS(err, "Create the container's log file", "containerID", id, "path", path)
+	}
 	m.startLocked(id, path, tty, true)
 }
 

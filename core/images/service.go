@@ -27,14 +27,14 @@ type Service struct {
 	// ListImages an inspect per image on every call.
 	mu    sync.Mutex
 	users map[string]string
-	// rootDir is Docker's root directory, kept while dockerd runs.
-	rootDir *cache.Fact[string]
+	// imageRoot is where Docker keeps images (ImageFsInfo), kept while dockerd runs.
+	imageRoot *cache.Fact[string]
 }
 
 // New returns the image service on docker; epoch tells for how long what it learns of
 // dockerd itself holds (cache.Cache.Epoch).
 func New(docker engine.Engine, timeout, pullDeadline time.Duration, epoch func() (uint64, bool)) *Service {
-	return &Service{docker: docker, timeout: timeout, pullDeadline: pullDeadline, users: map[string]string{}, rootDir: cache.NewFact[string](epoch)}
+	return &Service{docker: docker, timeout: timeout, pullDeadline: pullDeadline, users: map[string]string{}, imageRoot: cache.NewFact[string](epoch)}
 }
 
 func (s *Service) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

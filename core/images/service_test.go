@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -831,5 +833,25 @@ func TestImageFsInfoAsksDockerOnce(t *testing.T) {
 	}
 	if f.calls != 1 {
 		t.Errorf("docker info asked %d times for 3 ImageFsInfo calls, want 1", f.calls)
+	}
+}
+
+// With the containerd image store, images are in containerd's snapshot directory:
+// under Docker's root for the containerd dockerd runs itself.
+func TestImageDirOf(t *testing.T) {
+	root := t.TempDir()
+	snapshotter := [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}
+	if got := imageDirOf(root, "overlay2", [][2]string{{"Backing Filesystem", "extfs"}}); got != root {
+		t.Errorf("classic store: %q, want Docker's root %q", got, root)
+	}
+	if got := imageDirOf(root, "nosuch", snapshotter); got != root {
+		t.Errorf("containerd store with no snapshot directory found: %q, want Docker's root", got)
+	}
+	dir := filepath.Join(root, "containerd", "daemon", "io.containerd.snapshotter.v1.overlayfs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := imageDirOf(root, "overlayfs", snapshotter); got != dir {
+		t.Errorf("containerd store: %q, want %q", got, dir)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,16 +190,16 @@ func memory(now int64, u usage) *runtimeapi.MemoryUsage {
 	return m
 }
 
-// writableLayer measures the container's writable layer (overlay2's upper directory).
+// writableLayer measures the container's writable layer (the overlay's upper directory).
 func (c *Collector) writableLayer(insp *container.InspectResponse, now int64) *runtimeapi.FilesystemUsage {
-	upper := insp.GraphDriver.Data["UpperDir"]
-	if upper == "" {
-		return nil
-	}
 	c.mu.Lock()
 	l, ok := c.layers[insp.ID]
 	c.mu.Unlock()
 	if !ok || time.Since(l.at) > layerTTL {
+		upper := upperDir(insp)
+		if upper == "" {
+			return nil
+		}
 		l = measure(upper)
 		c.mu.Lock()
 		c.layers[insp.ID] = l
@@ -210,6 +212,41 @@ func (c *Collector) writableLayer(insp *container.InspectResponse, now int64) *r
 		UsedBytes:  &runtimeapi.UInt64Value{Value: l.bytes},
 		InodesUsed: &runtimeapi.UInt64Value{Value: l.inodes},
 	}
+}
+
+// upperDir is the container's writable layer: overlay2's upper directory as Docker
+// reports it, else (Docker's containerd image store reports none) the upperdir of the
+// overlay its running process has as root.
+func upperDir(insp *container.InspectResponse) string {
+	if upper := insp.GraphDriver.Data["UpperDir"]; upper != "" {
+		return upper
+	}
+	if insp.State == nil || insp.State.Pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(insp.State.Pid) + "/mountinfo")
+	if err != nil {
+		return ""
+	}
+	return rootUpperDir(string(b))
+}
+
+// rootUpperDir finds, in a mountinfo table, the upperdir of an overlay mounted at "/":
+// "id parent dev root / opts [tags] - overlay source rw,lowerdir=…,upperdir=…,workdir=…".
+func rootUpperDir(mountinfo string) string {
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 5 || len(f) < sep+4 || f[4] != "/" || f[sep+1] != "overlay" {
+			continue
+		}
+		for _, opt := range strings.Split(f[sep+3], ",") {
+			if dir, ok := strings.CutPrefix(opt, "upperdir="); ok {
+				return dir
+			}
+		}
+	}
+	return ""
 }
 
 // measure adds up the disk blocks and inodes under dir.

@@ -39,3 +39,18 @@ func TestParseNetDevOtherInterface(t *testing.T) {
 		t.Errorf("default interface of a pod without eth0: %+v", nu)
 	}
 }
+
+// Docker's containerd image store reports no upper directory: it is read from the
+// overlay the container's process has as root.
+func TestRootUpperDir(t *testing.T) {
+	mountinfo := `1208 1090 0:233 / / rw,relatime master:412 - overlay overlay rw,lowerdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/9/fs,upperdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs,workdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/12/work
+1209 1208 0:237 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+1210 1208 0:238 / /etc/hosts rw - overlay overlay rw,upperdir=/not/the/root
+`
+	if got, want := rootUpperDir(mountinfo), "/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs"; got != want {
+		t.Errorf("rootUpperDir = %q, want %q", got, want)
+	}
+	if got := rootUpperDir("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"); got != "" {
+		t.Errorf("a root that is no overlay: %q", got)
+	}
+}

@@ -5,6 +5,9 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,7 +286,8 @@ func TestStreamImagesMatchesList(t *testing.T) {
 	}
 }
 
-// ImageFsInfo reports the filesystem of Docker's root directory.
+// ImageFsInfo reports the filesystem where the images are: Docker's root directory, or
+// with the containerd image store the snapshot directory of the containerd dockerd runs.
 func TestImageFsInfo(t *testing.T) {
 	t.Parallel()
 	images := env.StartDockercri(t).Images(t)
@@ -298,9 +302,16 @@ func TestImageFsInfo(t *testing.T) {
 	if len(fs.GetImageFilesystems()) != 1 {
 		t.Fatalf("ImageFsInfo = %v, want one image filesystem", fs)
 	}
+	want := info.DockerRootDir
+	if slices.Contains(info.DriverStatus, [2]string{"driver-type", "io.containerd.snapshotter.v1"}) {
+		want = filepath.Join(info.DockerRootDir, "containerd", "daemon", "io.containerd.snapshotter.v1."+info.Driver)
+		if _, err := os.Stat(want); err != nil {
+			t.Fatalf("the containerd image store's snapshots: %v", err)
+		}
+	}
 	u := fs.GetImageFilesystems()[0]
-	if u.GetFsId().GetMountpoint() != info.DockerRootDir || u.GetUsedBytes().GetValue() == 0 || u.GetInodesUsed().GetValue() == 0 || u.GetTimestamp() == 0 {
-		t.Errorf("ImageFsInfo = %v, want Docker's root dir %s with used bytes, inodes and a timestamp", u, info.DockerRootDir)
+	if u.GetFsId().GetMountpoint() != want || u.GetUsedBytes().GetValue() == 0 || u.GetInodesUsed().GetValue() == 0 || u.GetTimestamp() == 0 {
+		t.Errorf("ImageFsInfo = %v, want %s with used bytes, inodes and a timestamp", u, want)
 	}
 }
 

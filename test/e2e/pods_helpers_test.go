@@ -39,12 +39,18 @@ func runPod(t *testing.T, rt internalapi.RuntimeService, cfg *runtimeapi.PodSand
 	return &pod{rt: rt, id: id, cfg: cfg}
 }
 
-// start creates and starts a container in the pod.
+// start creates and starts a container in the pod. Its CRI log exists once
+// StartContainer returns (a reader may open it at once, as critest does).
 func (p *pod) start(t *testing.T, c *runtimeapi.ContainerConfig) string {
 	t.Helper()
 	id := p.create(t, c)
 	if err := p.rt.StartContainer(ctx(t), id); err != nil {
 		t.Fatalf("StartContainer %s: %v", c.GetMetadata().GetName(), err)
+	}
+	if c.GetLogPath() != "" && p.cfg.GetLogDirectory() != "" {
+		if _, err := os.Lstat(p.logPath(c)); err != nil {
+			t.Errorf("the log of %s once StartContainer returned: %v", c.GetMetadata().GetName(), err)
+		}
 	}
 	return id
 }

@@ -28,9 +28,10 @@ func TestTokenAuthPull(t *testing.T) {
 			t.Logf("token server log:\n%s", tokens.Log())
 		}
 	})
-	// Docker pushes with the password, which the token server takes as basic auth.
+	// Docker pushes with the password, which the token server takes as basic auth (the
+	// classic store) or OAuth2's password grant (the containerd store's resolver).
 	img := env.PushImage(t, reg, env.Repo("token"), "v1", true)
-	if tokens.Issued(framework.GrantBasic) == 0 {
+	if tokens.Issued(framework.GrantBasic)+tokens.Issued(framework.GrantPassword) == 0 {
 		t.Fatalf("the push got no token from the token server with the password")
 	}
 	images := env.StartDockercri(t).Images(t)

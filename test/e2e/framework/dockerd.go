@@ -53,9 +53,20 @@ func EnsureHostDockerd(logDir string) (*Dockerd, error) {
 	return d, nil
 }
 
+// The engine the tests run against: the node's, Debian's docker.io, unless
+// DOCKERCRI_ENGINE_BIN names the programs of another (hack/build-engine.sh prints it),
+// with the image store DOCKERCRI_IMAGE_STORE names ("classic", "containerd"; empty:
+// the engine's default). Every dockerd the tests start runs that engine; with another
+// engine than the node's, the suite's shared Docker is one of them too.
+var (
+	engineBin  = os.Getenv("DOCKERCRI_ENGINE_BIN")
+	imageStore = os.Getenv("DOCKERCRI_IMAGE_STORE")
+)
+
 // StartPrivateDockerd starts a dockerd of the tests' own in dir, apart from the node's:
-// its own socket, data and exec roots, no bridge and no iptables rules, so that tests can
-// stop and start it, or give it registry mirrors, without touching the node's Docker.
+// its own socket, data and exec roots and daemon config, no bridge and no iptables
+// rules, so that tests can stop and start it, or give it registry mirrors, without
+// touching the node's Docker.
 func StartPrivateDockerd(dir string, extraArgs ...string) (*Dockerd, error) {
 	return StartPrivateDockerdWith(dir, nil, extraArgs...)
 }
@@ -63,9 +74,27 @@ func StartPrivateDockerd(dir string, extraArgs ...string) (*Dockerd, error) {
 // StartPrivateDockerdWith is StartPrivateDockerd with extra environment variables
 // (HTTPS_PROXY, for one).
 func StartPrivateDockerdWith(dir string, env []string, extraArgs ...string) (*Dockerd, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	conf := "{}\n"
+	if imageStore != "" {
+		conf = fmt.Sprintf("{\"features\": {\"containerd-snapshotter\": %t}}\n", imageStore == "containerd")
+	}
+	confPath := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
 	sock := filepath.Join(dir, "docker.sock")
 	d := &Dockerd{Endpoint: "unix://" + sock, dir: dir, env: env}
-	d.args = append([]string{"dockerd",
+	dockerd := "dockerd"
+	if engineBin != "" {
+		// dockerd finds containerd, its shim, runc and docker-proxy in its PATH.
+		dockerd = filepath.Join(engineBin, "dockerd")
+		d.env = append([]string{"PATH=" + engineBin + ":" + os.Getenv("PATH")}, env...)
+	}
+	d.args = append([]string{dockerd,
+		"--config-file", confPath,
 		"--host", d.Endpoint,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
@@ -113,6 +142,12 @@ func (d *Dockerd) Start() error {
 func (d *Dockerd) Stop() error {
 	if d.proc == nil {
 		return nil
+	}
+	if d.proc.Exited() {
+		// Nothing the tests did stops it: say how it ended.
+		err := fmt.Errorf("dockerd %s had exited: %v\n%s", d.Endpoint, d.proc.Wait(0), Tail(d.proc.Log(), 30))
+		d.proc = nil
+		return err
 	}
 	err := d.proc.Stop(60 * time.Second)
 	d.proc = nil

@@ -59,8 +59,16 @@ func Setup() (*Env, error) {
 	if e.Binary, err = BuildDockercri(root, tmp); err != nil {
 		return nil, err
 	}
-	if e.Docker, err = EnsureHostDockerd(filepath.Join(tmp, "dockerd")); err != nil {
+	if engineBin != "" {
+		e.Docker, err = StartPrivateDockerd(filepath.Join(tmp, "dockerd"))
+	} else {
+		e.Docker, err = EnsureHostDockerd(filepath.Join(tmp, "dockerd"))
+	}
+	if err != nil {
 		return nil, err
+	}
+	if v, err := e.Docker.Client.ServerVersion(context.Background()); err == nil {
+		fmt.Fprintf(os.Stderr, "e2e: Docker Engine %s (API %s) at %s, image store %s\n", v.Version, v.APIVersion, e.Docker.Endpoint, orDefault(imageStore, "default"))
 	}
 	if e.Open, err = StartRegistry(filepath.Join(tmp, "registry-open"), "", ""); err != nil {
 		return nil, err
@@ -90,7 +98,9 @@ func (e *Env) Teardown() {
 	if e.Docker != nil {
 		e.removeOwnImages()
 		if e.Docker.Started() {
-			_ = e.Docker.Stop()
+			if err := e.Docker.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e teardown:", err)
+			}
 		}
 	}
 	e.Open.Stop()
@@ -192,4 +202,11 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -109,7 +110,12 @@ func (r *Registry) ManifestDigest(repo, tag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	// Whichever Docker pushed: a classic store pushes a Docker manifest, the containerd
+	// store an OCI index.
+	req.Header.Set("Accept", strings.Join([]string{
+		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+		"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+	}, ", "))
 	if r.tokens != nil {
 		tok, err := r.tokens.RegistryToken(r.User, "repository:"+repo+":pull")
 		if err != nil {

@@ -1,17 +1,19 @@
 package framework
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 )
 
 // StallProxy fronts a registry on 127.0.0.1 and passes everything through, except that
-// a blob download sends its headers and a few bytes, then nothing until the client goes
-// away: a registry that stalls mid-pull.
+// a blob download sends its headers and the first bytes of the blob (half of it, at most
+// 512 bytes), then nothing until the client goes away: a registry that stalls mid-pull.
 type StallProxy struct {
 	Host   string
 	server *http.Server
@@ -36,10 +38,23 @@ func StartStallProxy(upstream string) (*StallProxy, error) {
 		p.mu.Lock()
 		p.stalls++
 		p.mu.Unlock()
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", "1048576")
+		// The blob's real headers and first bytes, as a registry that stalls sends them
+		// (a client may keep them to resume from).
+		up, err := http.Get(target.JoinPath(r.URL.Path).String())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer up.Body.Close()
+		head := make([]byte, min(up.ContentLength/2, 512))
+		if _, err := io.ReadFull(up.Body, head); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", up.Header.Get("Content-Type"))
+		w.Header().Set("Content-Length", strconv.FormatInt(up.ContentLength, 10))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(make([]byte, 512))
+		_, _ = w.Write(head)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})}
