@@ -156,10 +156,10 @@ func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig,
 	return s.applySecurityContext(lc.GetSecurityContext(), c, hc)
 }
 
-// recursiveReadOnlyMounts tells whether Docker can make read-only mounts recursive
-// (Engine API 1.44, Docker 25, and later).
+// recursiveReadOnlyMounts tells whether read-only mounts can be made recursive: Docker
+// can ask for it from Engine API 1.44 (Docker 25), and the kernel has mount_setattr.
 func (s *Service) recursiveReadOnlyMounts() bool {
-	return versions.GreaterThanOrEqualTo(s.docker.ClientVersion(), "1.44")
+	return s.host.mountSetattr && versions.GreaterThanOrEqualTo(s.docker.ClientVersion(), "1.44")
 }
 
 // dockerMounts translates CRI mounts into Docker bind mounts. The host path must exist

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/versions"
 	"github.com/moby/sys/capability"
+	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 )
 
@@ -22,6 +24,8 @@ type hostLimits struct {
 	bounding []string
 	// missing are the capabilities the kernel knows and the bounding set lacks.
 	missing []string
+	// mountSetattr: the kernel can make a mount read-only recursively (Linux 5.12).
+	mountSetattr bool
 }
 
 // probeHost finds what the host allows and logs it once. Without CAP_SYS_RESOURCE in
@@ -30,7 +34,7 @@ type hostLimits struct {
 // own value, as containerd's restrict_oom_score_adj takes it; restrictOOM asks for that
 // floor on any host.
 func probeHost(restrictOOM bool) hostLimits {
-	h := hostLimits{minOOMScoreAdj: -1000}
+	h := hostLimits{minOOMScoreAdj: -1000, mountSetattr: kernelAtLeast(5, 12)}
 	last, err := capability.LastCap()
 	if err != nil {
 		klog.ErrorS(err, "Cannot read the capability bounding set; assuming an unrestricted host")
@@ -95,6 +99,19 @@ func (h hostLimits) grantableCaps(apiVersion string) []string {
 		}
 	}
 	return out
+}
+
+// kernelAtLeast tells whether the running kernel's version is major.minor or later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var maj, min int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
 }
 
 func capByName(name string) (capability.Cap, bool) {

@@ -65,9 +65,15 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		networkCond.Reason = reasonNetworkNotReady
 		networkCond.Message = err.Error()
 	}
-	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{
-		Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond},
-	}}
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
+		// The default handler's features; the kubelet refuses recursive read-only mounts
+		// to a handler that does not say it has them. User namespaces need per-pod ID
+		// mappings, which Docker (userns-remap is daemon-wide) cannot give.
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.recursiveReadOnlyMounts()},
+		}},
+	}
 	if req.GetVerbose() && runtimeCond.Status {
 		info, err := s.verboseInfo(ctx)
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/versions"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
@@ -348,5 +350,68 @@ func TestSELinuxOptions(t *testing.T) {
 	id := p.run(t, "labelled", &runtimeapi.LinuxContainerSecurityContext{SelinuxOptions: &runtimeapi.SELinuxOption{Level: "s0:c1,c2"}}, nil)
 	if out := p.sh(t, id, "cat /proc/self/attr/current"); !strings.Contains(out, "s0:c1,c2") {
 		t.Errorf("SELinux level: %q", out)
+	}
+}
+
+// Read-only mounts: the CRI's plain readonly leaves the mounts below writable on every
+// engine (Docker 25 and later would make it recursive); recursive_read_only is
+// advertised, and honoured, exactly where the engine (Engine API 1.44) and the kernel
+// (mount_setattr, Linux 5.12) can do it, and refused with InvalidArgument elsewhere.
+func TestReadOnlyMounts(t *testing.T) {
+	t.Parallel()
+	p := newSecPod(t, "ro")
+	dir := env.TempDir(t, "romount")
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "mount", "-t", "tmpfs", "-o", "size=1m", "dcri-e2e-ro", sub)
+	t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
+
+	st, err := p.rt.Status(ctx(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rro bool
+	for _, h := range st.GetRuntimeHandlers() {
+		if h.GetName() == "" {
+			rro = h.GetFeatures().GetRecursiveReadOnlyMounts()
+		}
+	}
+	v, err := env.Docker.Client.ServerVersion(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", release, err)
+	}
+	canRRO := versions.GreaterThanOrEqualTo(v.APIVersion, "1.44") && (major > 5 || major == 5 && minor >= 12)
+	if rro != canRRO {
+		t.Errorf("recursive read-only mounts advertised %v on Engine API %s, kernel %s; want %v", rro, v.APIVersion, release, canRRO)
+	}
+
+	plain := framework.ContainerConfig("plain", p.ref, "exec sleep 3600")
+	plain.Mounts = []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/ro", Readonly: true}}
+	id := p.start(t, plain)
+	if out := p.sh(t, id, "touch /ro/top 2>/dev/null && echo top-writable; touch /ro/sub/below && echo below-writable"); out != "below-writable\n" {
+		t.Errorf("plain read-only mount: %q, want the mount read-only and the one below writable", out)
+	}
+
+	rc := framework.ContainerConfig("recursive", p.ref, "exec sleep 3600")
+	rc.Mounts = []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/ro", Readonly: true, RecursiveReadOnly: true}}
+	if !canRRO {
+		_, err := p.rt.CreateContainer(ctx(t), p.id, rc, p.cfg)
+		wantCode(t, err, codes.InvalidArgument, "recursive read-only mount where it cannot be")
+		return
+	}
+	id = p.start(t, rc)
+	if out := p.sh(t, id, "touch /ro/top 2>/dev/null && echo top-writable; touch /ro/sub/below2 2>/dev/null && echo below-writable; echo done"); out != "done\n" {
+		t.Errorf("recursive read-only mount: %q, want nothing writable", out)
 	}
 }
