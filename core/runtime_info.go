@@ -3,13 +3,16 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 
 	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/versions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
@@ -22,21 +25,14 @@ const (
 	// CRIAPIVersion is the CRI version served.
 	CRIAPIVersion = "v1"
 
-	reasonDockerNotReady  = "DockerDaemonNotReady"
-	reasonNetworkNotReady = "NetworkPluginNotReady"
+	reasonDockerNotReady       = "DockerDaemonNotReady"
+	reasonDockerAPIUnsupported = "DockerAPIVersionUnsupported"
+	reasonNetworkNotReady      = "NetworkPluginNotReady"
 )
 
 // Version reports Docker's version as the runtime's, as the kubelet shows it for the node.
 func (s *Service) Version(ctx context.Context, _ *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
-	v, err := s.dockerVersion.Get(ctx, func(ctx context.Context) (string, error) {
-		ctx, cancel := s.withTimeout(ctx)
-		defer cancel()
-		v, err := s.docker.ServerVersion(ctx)
-		if err != nil {
-			return "", grpcerr.Wrap(err, "docker version")
-		}
-		return v.Version, nil
-	})
+	v, err := s.engineVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +44,53 @@ func (s *Service) Version(ctx context.Context, _ *runtimeapi.VersionRequest) (*r
 	}, nil
 }
 
+// engineVersion is Docker's version, asked once while dockerd runs: its /version runs
+// runc and docker-init, and the kubelet asks every second.
+func (s *Service) engineVersion(ctx context.Context) (string, error) {
+	return s.dockerVersion.Get(ctx, func(ctx context.Context) (string, error) {
+		ctx, cancel := s.withTimeout(ctx)
+		defer cancel()
+		v, err := s.docker.ServerVersion(ctx)
+		if err != nil {
+			return "", grpcerr.Wrap(err, "docker version")
+		}
+		return v.Version, nil
+	})
+}
+
+// minEngineAPI is the oldest Engine API dockercri runs on: Docker 20.10's, the oldest
+// engine it is tested with.
+const minEngineAPI = "1.41"
+
+// engineAPIProblem says why dockercri cannot use the Docker Engine that answered a ping
+// with its API version serverAPI, "" when it can: an engine older than minEngineAPI, or
+// one so new that it refuses every version dockercri's client speaks (Docker says so to
+// a versioned request, such as /version's).
+func (s *Service) engineAPIProblem(ctx context.Context, serverAPI string) string {
+	if serverAPI != "" && versions.LessThan(serverAPI, minEngineAPI) {
+		return fmt.Sprintf("Docker Engine API %s is older than %s (Docker 20.10), the oldest dockercri supports", serverAPI, minEngineAPI)
+	}
+	if _, err := s.engineVersion(ctx); err != nil && strings.Contains(err.Error(), "Minimum supported API version") {
+		return fmt.Sprintf("this Docker Engine does not speak Engine API %s, the newest dockercri speaks: %v", s.docker.ClientVersion(), status.Convert(err).Message())
+	}
+	return ""
+}
+
 // Status reports whether Docker answers and whether pods can get a network. It is the
 // one call that succeeds while Docker is down: that is what it reports.
 func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	runtimeCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
-	if _, err := s.docker.Ping(ctx); err != nil {
+	if ping, err := s.docker.Ping(ctx); err != nil {
 		runtimeCond.Status = false
 		runtimeCond.Reason = reasonDockerNotReady
 		runtimeCond.Message = err.Error()
+	} else if problem := s.engineAPIProblem(ctx, ping.APIVersion); problem != "" {
+		runtimeCond.Status = false
+		runtimeCond.Reason = reasonDockerAPIUnsupported
+		runtimeCond.Message = problem
+		s.apiProblemOnce.Do(func() { klog.ErrorS(nil, "Docker Engine not supported", "reason", problem) })
 	}
 	networkCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
 	if err := s.network.Ready(); err != nil {

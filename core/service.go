@@ -5,6 +5,7 @@ package core
 import (
 	"context"
 	"path/filepath"
+	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -38,6 +39,8 @@ type Service struct {
 	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
 	// runs runc and docker-init to report theirs, and the kubelet asks every second.
 	dockerVersion *cache.Fact[string]
+	// apiProblemOnce logs an unsupported Docker Engine API once.
+	apiProblemOnce sync.Once
 	// cgroupDriver is Docker's cgroup driver, kept while dockerd runs.
 	cgroupDriver *cache.Fact[string]
 	// The CRI form of the view's objects, kept between list calls.

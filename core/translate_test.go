@@ -1,6 +1,8 @@
 package core
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,11 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/engine"
 	"github.com/dockercri/dockercri/network"
 )
@@ -298,5 +302,27 @@ func TestRepoDigestOf(t *testing.T) {
 	}
 	if got := repoDigestOf("busybox", nil); got != "" {
 		t.Errorf("no digests: %q", got)
+	}
+}
+
+// refusingEngine is a Docker that refuses the API version dockercri speaks, as Docker
+// does when it is too new for the client.
+type refusingEngine struct{ versionedEngine }
+
+func (refusingEngine) ServerVersion(context.Context) (types.Version, error) {
+	return types.Version{}, errors.New("Error response from daemon: client version 1.51 is too old. Minimum supported API version is 1.52, please upgrade your client to a newer version")
+}
+
+// Status says, rather than failing every call later, when an engine is too old or too
+// new for dockercri.
+func TestEngineAPIProblem(t *testing.T) {
+	s := testService()
+	s.dockerVersion = cache.NewFact[string](func() (uint64, bool) { return 0, false })
+	s.docker = refusingEngine{versionedEngine{version: "1.51"}}
+	if p := s.engineAPIProblem(context.Background(), "1.60"); !strings.Contains(p, "does not speak Engine API 1.51") || !strings.Contains(p, "Minimum supported API version is 1.52") {
+		t.Errorf("too new: %q", p)
+	}
+	if p := s.engineAPIProblem(context.Background(), "1.40"); !strings.Contains(p, "older than 1.41") {
+		t.Errorf("too old: %q", p)
 	}
 }

@@ -2,9 +2,12 @@ package framework
 
 import (
 	"fmt"
+	mathrand "math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,8 +28,23 @@ type CNINetwork struct {
 	confFile        string
 }
 
-// cniSubnets numbers the run's networks: 10.123.<n>.0/24.
+// cniSubnets numbers the run's networks: 10.123.<n>.0/24, from a random start, so that
+// two runs on one machine (a suite beside another) do not share a subnet.
 var cniSubnets atomic.Int32
+
+func init() { cniSubnets.Store(mathrand.Int32N(254)) }
+
+// nextSubnet is the next third octet, 1 to 254, that no address of this host is in.
+func nextSubnet() int32 {
+	addrs, _ := net.InterfaceAddrs()
+	for {
+		n := cniSubnets.Add(1)%254 + 1
+		prefix := fmt.Sprintf("10.123.%d.", n)
+		if !slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
+			return n
+		}
+	}
+}
 
 // CNIBinDir is where Debian installs the CNI plugins.
 const CNIBinDir = "/usr/lib/cni"
@@ -34,7 +52,7 @@ const CNIBinDir = "/usr/lib/cni"
 // NewCNINetwork makes a network config for a test and removes its bridge afterwards.
 func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 	t.Helper()
-	n := cniSubnets.Add(1)
+	n := nextSubnet()
 	id := randomHex(4)
 	dir := e.TempDir(t, "cni")
 	net := &CNINetwork{
