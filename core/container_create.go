@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/versions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -107,7 +106,7 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		// The CRI gives the cgroup parent for the pod only: its containers go under it.
 		hc.CgroupParent = sandboxHC.CgroupParent
 	}
-	mounts, err := dockerMounts(cfg.GetMounts(), s.recursiveReadOnlyMounts())
+	mounts, err := dockerMounts(cfg.GetMounts(), s.mountFeatures())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +121,33 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		}
 		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.GetHostPath(), PathInContainer: d.GetContainerPath(), CgroupPermissions: perms})
 	}
+	if err := s.applyCDIDevices(cfg.GetCDIDevices(), hc); err != nil {
+		return nil, nil, err
+	}
 	return c, hc, nil
+}
+
+// applyCDIDevices asks Docker for the container's CDI devices (how device plugins hand
+// out GPUs and other devices: fully qualified names, vendor.com/class=device), which
+// Docker resolves with the CDI specs of its cdi-spec-dirs. Docker's device requests
+// take the "cdi" driver from Engine API 1.44 (Docker 25; on by default from Docker
+// 28.2); where the engine has none, the request is refused rather than ignored.
+func (s *Service) applyCDIDevices(devices []*runtimeapi.CDIDevice, hc *container.HostConfig) error {
+	if len(devices) == 0 {
+		return nil
+	}
+	if versions.LessThan(s.docker.ClientVersion(), "1.44") {
+		return status.Errorf(codes.InvalidArgument, "CDI devices: this Docker Engine cannot inject them (Engine API 1.44, Docker 25, and later can)")
+	}
+	req := container.DeviceRequest{Driver: "cdi"}
+	for _, d := range devices {
+		if !strings.Contains(d.GetName(), "=") || !strings.Contains(d.GetName(), "/") {
+			return status.Errorf(codes.InvalidArgument, "CDI device %q is not a fully qualified name (vendor.com/class=device)", d.GetName())
+		}
+		req.DeviceIDs = append(req.DeviceIDs, d.GetName())
+	}
+	hc.DeviceRequests = append(hc.DeviceRequests, req)
+	return nil
 }
 
 // applyLinuxContainerConfig applies the Linux namespaces, resources and security
@@ -154,54 +179,6 @@ func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig,
 	hc.Resources = res
 	hc.OomScoreAdj = oom
 	return s.applySecurityContext(lc.GetSecurityContext(), c, hc)
-}
-
-// recursiveReadOnlyMounts tells whether read-only mounts can be made recursive: Docker
-// can ask for it from Engine API 1.44 (Docker 25), and the kernel has mount_setattr.
-func (s *Service) recursiveReadOnlyMounts() bool {
-	return s.host.mountSetattr && versions.GreaterThanOrEqualTo(s.docker.ClientVersion(), "1.44")
-}
-
-// dockerMounts translates CRI mounts into Docker bind mounts. The host path must exist
-// (a bind of a missing path is an error, not a new empty directory) and a symlink is
-// followed, as the kubelet expects of every runtime.
-func dockerMounts(ms []*runtimeapi.Mount, recursiveReadOnly bool) ([]mount.Mount, error) {
-	out := make([]mount.Mount, 0, len(ms))
-	for _, m := range ms {
-		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
-			return nil, status.Errorf(codes.InvalidArgument, "mount %v needs a host and a container path", m)
-		}
-		src, err := filepath.EvalSymlinks(m.GetHostPath())
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "mount source %s: %v", m.GetHostPath(), err)
-		}
-		bm := mount.Mount{Type: mount.TypeBind, Source: src, Target: m.GetContainerPath(), ReadOnly: m.GetReadonly(), BindOptions: &mount.BindOptions{}}
-		switch m.GetPropagation() {
-		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-			bm.BindOptions.Propagation = mount.PropagationRSlave
-		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-			bm.BindOptions.Propagation = mount.PropagationRShared
-		default:
-			bm.BindOptions.Propagation = mount.PropagationRPrivate
-		}
-		if m.GetRecursiveReadOnly() {
-			switch {
-			case !m.GetReadonly():
-				return nil, status.Errorf(codes.InvalidArgument, "mount %s: recursive read-only needs read-only", m.GetContainerPath())
-			case bm.BindOptions.Propagation != mount.PropagationRPrivate:
-				return nil, status.Errorf(codes.InvalidArgument, "mount %s: recursive read-only needs private propagation", m.GetContainerPath())
-			case !recursiveReadOnly:
-				return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make a mount recursively read-only (Engine API 1.44 and later can)", m.GetContainerPath())
-			}
-			bm.BindOptions.ReadOnlyForceRecursive = true
-		} else if m.GetReadonly() && recursiveReadOnly {
-			// From Engine API 1.44 a read-only bind is recursively read-only unless told
-			// otherwise; the CRI's plain readonly leaves the mounts below writable.
-			bm.BindOptions.ReadOnlyNonRecursive = true
-		}
-		out = append(out, bm)
-	}
-	return out, nil
 }
 
 func envList(kvs []*runtimeapi.KeyValue) []string {

@@ -116,26 +116,6 @@ func exitReason(st *container.State) (string, string) {
 	return reasonError, st.Error
 }
 
-func criMounts(hc *container.HostConfig) []*runtimeapi.Mount {
-	if hc == nil {
-		return nil
-	}
-	out := make([]*runtimeapi.Mount, 0, len(hc.Mounts))
-	for _, m := range hc.Mounts {
-		cm := &runtimeapi.Mount{ContainerPath: m.Target, HostPath: m.Source, Readonly: m.ReadOnly}
-		if m.BindOptions != nil {
-			switch m.BindOptions.Propagation {
-			case "rslave", "slave":
-				cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
-			case "rshared", "shared":
-				cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
-			}
-		}
-		out = append(out, cm)
-	}
-	return out
-}
-
 func pidOf(insp container.InspectResponse) int {
 	if insp.State == nil {
 		return 0

@@ -104,7 +104,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		// to a handler that does not say it has them. User namespaces need per-pod ID
 		// mappings, which Docker (userns-remap is daemon-wide) cannot give.
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.recursiveReadOnlyMounts()},
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.mountFeatures().recursiveReadOnly},
 		}},
 	}
 	if req.GetVerbose() && runtimeCond.Status {

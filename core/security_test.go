@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -193,22 +194,22 @@ func TestCgroupParent(t *testing.T) {
 func TestRecursiveReadOnlyMounts(t *testing.T) {
 	dir := t.TempDir()
 	rro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true, RecursiveReadOnly: true}}
-	if ms, err := dockerMounts(rro, true); err != nil || !ms[0].BindOptions.ReadOnlyForceRecursive {
+	if ms, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}); err != nil || !ms[0].BindOptions.ReadOnlyForceRecursive {
 		t.Errorf("supported: %v, %v", ms, err)
 	}
-	if _, err := dockerMounts(rro, false); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(rro, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker without it: %v", err)
 	}
 	rro[0].Readonly = false
-	if _, err := dockerMounts(rro, true); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("not read-only: %v", err)
 	}
 	// A plain read-only mount stays non-recursive where Docker would make it recursive.
 	ro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true}}
-	if ms, err := dockerMounts(ro, true); err != nil || !ms[0].BindOptions.ReadOnlyNonRecursive || ms[0].BindOptions.ReadOnlyForceRecursive {
+	if ms, err := dockerMounts(ro, mountFeatures{recursiveReadOnly: true}); err != nil || !ms[0].BindOptions.ReadOnlyNonRecursive || ms[0].BindOptions.ReadOnlyForceRecursive {
 		t.Errorf("plain read-only, Engine API 1.44: %v, %v", ms, err)
 	}
-	if ms, err := dockerMounts(ro, false); err != nil || ms[0].BindOptions.ReadOnlyNonRecursive {
+	if ms, err := dockerMounts(ro, mountFeatures{}); err != nil || ms[0].BindOptions.ReadOnlyNonRecursive {
 		t.Errorf("plain read-only, older Engine API: %v, %v", ms, err)
 	}
 }
@@ -229,5 +230,56 @@ func TestSysctlsMustBeNamespaced(t *testing.T) {
 		if err := checkSysctl(tc.name, tc.ns); (err == nil) != tc.ok {
 			t.Errorf("%s (host namespaces %v): %v", tc.name, tc.ns == host, err)
 		}
+	}
+}
+
+// Image volumes mount an image's content read-only where Docker can, and are refused
+// where it cannot, never ignored.
+func TestImageMounts(t *testing.T) {
+	img := []*runtimeapi.Mount{{ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "sha256:" + strings.Repeat("a", 64)}}}
+	ms, err := dockerMounts(img, mountFeatures{image: true})
+	if err != nil || len(ms) != 1 || ms[0].Type != mount.TypeImage || ms[0].Source != img[0].Image.Image || !ms[0].ReadOnly || ms[0].ImageOptions != nil {
+		t.Errorf("image mount: %v, %v", ms, err)
+	}
+	if got := criMounts(&container.HostConfig{Mounts: ms}); len(got) != 1 || got[0].GetImage().GetImage() != img[0].Image.Image || !got[0].GetReadonly() || got[0].GetHostPath() != "" {
+		t.Errorf("image mount in the status: %v", got)
+	}
+	if _, err := dockerMounts(img, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Docker without image mounts: %v", err)
+	}
+	img[0].ImageSubPath = "etc/app"
+	if ms, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}); err != nil || ms[0].ImageOptions == nil || ms[0].ImageOptions.Subpath != "etc/app" {
+		t.Errorf("sub-path: %v, %v", ms, err)
+	}
+	if _, err := dockerMounts(img, mountFeatures{image: true}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Docker without image sub-paths: %v", err)
+	}
+	for _, bad := range []string{"../etc", "/etc"} {
+		img[0].ImageSubPath = bad
+		if _, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("sub-path %q: %v", bad, err)
+		}
+	}
+	img[0].ImageSubPath, img[0].HostPath = "", "/tmp"
+	if _, err := dockerMounts(img, mountFeatures{image: true}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("image and host path: %v", err)
+	}
+}
+
+// CDI devices become one Docker device request of the cdi driver, where Docker has it.
+func TestCDIDeviceRequests(t *testing.T) {
+	s := testService()
+	s.docker = versionedEngine{version: "1.51"}
+	hc := &container.HostConfig{}
+	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "nvidia.com/gpu=0"}, {Name: "vendor.com/fpga=all"}}, hc); err != nil ||
+		len(hc.DeviceRequests) != 1 || hc.DeviceRequests[0].Driver != "cdi" || !slices.Equal(hc.DeviceRequests[0].DeviceIDs, []string{"nvidia.com/gpu=0", "vendor.com/fpga=all"}) {
+		t.Errorf("device requests %v, %v", hc.DeviceRequests, err)
+	}
+	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "gpu0"}}, &container.HostConfig{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("unqualified name: %v", err)
+	}
+	s.docker = versionedEngine{version: "1.41"}
+	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "nvidia.com/gpu=0"}}, &container.HostConfig{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Docker 20.10: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/docker/docker/api/types/versions"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -352,5 +353,41 @@ func TestContainerImageAsTheUserNamedIt(t *testing.T) {
 		if l := list[0]; l.GetImage().GetImage() != tc.wantImage || l.GetImageRef() != digest || l.GetImageId() != id {
 			t.Errorf("%s: ListContainers image %q ref %q id %q; want %q, %q, %q", tc.name, l.GetImage().GetImage(), l.GetImageRef(), l.GetImageId(), tc.wantImage, digest, id)
 		}
+	}
+}
+
+// Image volumes (Kubernetes' ImageVolume): a pulled image's content mounted read-only
+// into a container, whole or a sub-path of it, where the engine can (Engine API 1.48 for
+// the image, 1.51 for a sub-path), reported so in the status; InvalidArgument
+// where it cannot, never a mount silently left out.
+func TestImageVolumes(t *testing.T) {
+	t.Parallel()
+	vol := env.PushImageWith(t, env.Open, env.Repo("volume"), "v1", map[string][]byte{"data/hello.txt": []byte("hello from the image volume\n")})
+	p := newSecPod(t, "imgvol")
+	id := pullChecked(t, p.d.Images(t), vol.Ref, nil)
+	v, err := env.Docker.Client.ServerVersion(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := framework.ContainerConfig("reader", p.ref, "exec sleep 3600")
+	c.Mounts = []*runtimeapi.Mount{
+		{ContainerPath: "/vol", Image: &runtimeapi.ImageSpec{Image: id}},
+		{ContainerPath: "/sub", Image: &runtimeapi.ImageSpec{Image: id}, ImageSubPath: "data"},
+	}
+	if versions.LessThan(v.APIVersion, "1.51") {
+		_, err := p.rt.CreateContainer(ctx(t), p.id, c, p.cfg)
+		wantCode(t, err, codes.InvalidArgument, "image volume on Engine API "+v.APIVersion)
+		return
+	}
+	cid := p.start(t, c)
+	if out := p.sh(t, cid, "cat /vol/data/hello.txt /sub/hello.txt; touch /vol/x 2>/dev/null && echo writable; echo done"); out != "hello from the image volume\nhello from the image volume\ndone\n" {
+		t.Errorf("image volume: %q", out)
+	}
+	st, err := p.rt.ContainerStatus(ctx(t), cid, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := st.GetStatus().GetMounts(); len(ms) != 2 || ms[0].GetImage().GetImage() != id || ms[1].GetImageSubPath() != "data" || !ms[0].GetReadonly() {
+		t.Errorf("status mounts: %v", ms)
 	}
 }

@@ -415,3 +415,49 @@ func TestReadOnlyMounts(t *testing.T) {
 		t.Errorf("recursive read-only mount: %q, want nothing writable", out)
 	}
 }
+
+// CDI devices (how device plugins hand out devices) reach the container through the
+// engine's CDI device requests, from the CDI spec of a fake device in a directory of
+// the test's own, where the engine has them (Engine API 1.44); elsewhere the request is
+// InvalidArgument, never ignored.
+func TestCDIDevices(t *testing.T) {
+	t.Parallel()
+	specs := env.TempDir(t, "cdi")
+	spec := `{"cdiVersion": "0.6.0", "kind": "dockercri.test/fake", "devices": [{"name": "dev0", "containerEdits": {"env": ["FAKE_DEVICE=dev0"]}}]}`
+	if err := os.WriteFile(filepath.Join(specs, "fake.json"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.Docker.Client.ServerVersion(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if versions.LessThan(v.APIVersion, "1.44") {
+		p := newSecPod(t, "nocdi")
+		c := framework.ContainerConfig("gpu", p.ref, "exec sleep 3600")
+		c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "dockercri.test/fake=dev0"}}
+		_, err := p.rt.CreateContainer(ctx(t), p.id, c, p.cfg)
+		wantCode(t, err, codes.InvalidArgument, "CDI device on Engine API "+v.APIVersion)
+		return
+	}
+	docker, err := framework.StartPrivateDockerd(env.TempDir(t, "dockerd"), "--cdi-spec-dir", specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = docker.Stop() })
+	d := env.StartDockercri(t, "--docker-endpoint", docker.Endpoint)
+	p := &secPod{pod: runPod(t, d.Runtime(t), env.SandboxConfig(t, "cdi")), d: d, ref: pullBusybox(t, d.Images(t))}
+	c := framework.ContainerConfig("gpu", p.ref, "exec sleep 3600")
+	c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "dockercri.test/fake=dev0"}}
+	cid := p.start(t, c)
+	// The edits are the container process's (an exec gets the container's config).
+	if out := p.sh(t, cid, "tr '\\0' '\\n' < /proc/1/environ | grep FAKE_DEVICE"); out != "FAKE_DEVICE=dev0\n" {
+		t.Errorf("the CDI device's edits did not reach the container: %q", out)
+	}
+	c = framework.ContainerConfig("nosuch", p.ref, "exec sleep 3600")
+	c.CDIDevices = []*runtimeapi.CDIDevice{{Name: "dockercri.test/fake=nosuch"}}
+	if id, err := p.rt.CreateContainer(ctx(t), p.id, c, p.cfg); err == nil {
+		if err := p.rt.StartContainer(ctx(t), id); err == nil {
+			t.Errorf("a container with an unknown CDI device started")
+		}
+	}
+}

@@ -153,12 +153,22 @@ func (e *Env) Repo(name string) string { return e.Prefix + "/" + name }
 // the image gets a layer of its own, so that pulling it must download a layer.
 func (e *Env) PushImage(t testing.TB, reg *Registry, repo, tag string, unique bool, changes ...string) PushedImage {
 	t.Helper()
-	rootfs := e.rootfs
+	var files map[string][]byte
 	if unique {
 		noise := make([]byte, 256<<10)
 		_, _ = rand.Read(noise)
+		files = map[string][]byte{"noise": noise}
+	}
+	return e.PushImageWith(t, reg, repo, tag, files, changes...)
+}
+
+// PushImageWith is PushImage of busybox with files added (a layer of its own).
+func (e *Env) PushImageWith(t testing.TB, reg *Registry, repo, tag string, files map[string][]byte, changes ...string) PushedImage {
+	t.Helper()
+	rootfs := e.rootfs
+	if files != nil {
 		var err error
-		if rootfs, err = RootFS(map[string][]byte{"noise": noise}); err != nil {
+		if rootfs, err = RootFS(files); err != nil {
 			t.Fatal(err)
 		}
 	}
