@@ -44,7 +44,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 				dir = cp.LogDirectory
 			}
 		}
-		logPath = filepath.Join(dir, cfg.GetLogPath())
+		if logPath, err = containerLogPath(dir, cfg.GetLogPath()); err != nil {
+			return nil, err
+		}
 		// The kubelet makes the container's log directory; a client that did not still
 		// gets its log.
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {

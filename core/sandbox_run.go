@@ -42,6 +42,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return nil, err
 		}
 	}
+	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
+		return nil, err
+	}
 	if dir := cfg.GetLogDirectory(); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, status.Errorf(codes.Internal, "create log directory %s: %v", dir, err)

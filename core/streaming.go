@@ -40,6 +40,11 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 }
 
 func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	for _, p := range req.GetPort() {
+		if p < 1 || p > 65535 {
+			return nil, status.Errorf(codes.InvalidArgument, "port %d is not a TCP port (1-65535)", p)
+		}
+	}
 	if _, err := s.runningKind(ctx, req.GetPodSandboxId(), typeSandbox); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -476,4 +477,43 @@ func withStopSignal(t *testing.T, base, sig string) string {
 		_, _ = env.Docker.Client.ImageRemove(context.Background(), img.ID, image.RemoveOptions{Force: true})
 	})
 	return img.ID
+}
+
+// Paths a request names stay where the CRI puts them: a relative log_directory, a
+// log_path that leaves it, or one through a symlink are InvalidArgument and create
+// nothing; so are port-forwards to ports that are no TCP ports.
+func TestRequestPathsAndPortsValidated(t *testing.T) {
+	t.Parallel()
+	d := env.StartDockercri(t)
+	rt := d.Runtime(t)
+	bad := env.SandboxConfig(t, "relative")
+	bad.LogDirectory = "../../tmp/dcri-relative-" + env.Prefix
+	_, err := rt.RunPodSandbox(ctx(t), bad, "")
+	wantCode(t, err, codes.InvalidArgument, "relative log_directory")
+	if _, err := os.Stat(filepath.Join("/tmp", "dcri-relative-"+env.Prefix)); err == nil {
+		t.Errorf("a relative log_directory was created")
+	}
+
+	p := runPod(t, rt, env.SandboxConfig(t, "paths"))
+	ref := pullBusybox(t, d.Images(t))
+	outside := env.TempDir(t, "outside")
+	if err := os.Symlink(outside, filepath.Join(p.cfg.LogDirectory, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	escape := "escape-" + env.Prefix + ".log"
+	for _, logPath := range []string{"../../../../../../../../tmp/" + escape, "/tmp/" + escape, "linked/" + escape} {
+		c := framework.ContainerConfig("c", ref, "echo escaped")
+		c.LogPath = logPath
+		_, err := rt.CreateContainer(ctx(t), p.id, c, p.cfg)
+		wantCode(t, err, codes.InvalidArgument, "log_path "+logPath)
+	}
+	for _, f := range []string{filepath.Join("/tmp", escape), filepath.Join(outside, escape)} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("a log outside the log directory was created: %s", f)
+		}
+	}
+	for _, port := range []int32{-1, 0, 70000} {
+		_, err := rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{port}})
+		wantCode(t, err, codes.InvalidArgument, fmt.Sprintf("port-forward to port %d", port))
+	}
 }
