@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,9 +18,12 @@ import (
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
-// maxExecSyncOutput bounds what ExecSync keeps of each stream, as the kubelet's probes
-// read only so much.
-const maxExecSyncOutput = 16 << 20
+// maxExecSyncOutput bounds what ExecSync keeps of stdout and stderr together, so that
+// its answer fits the kubelet's 16 MiB message limit with room for the rest of it.
+const maxExecSyncOutput = 16<<20 - 64<<10
+
+// execTruncated ends stderr when the output was cut, as containerd says it.
+const execTruncated = "\n[dockercri: output truncated: stdout and stderr together exceeded 16 MiB]\n"
 
 // ExecSync runs a command in a running container and returns its output and exit code.
 // When the timeout passes, the command's process is killed and DeadlineExceeded returned:
@@ -49,7 +53,8 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	defer hijack.Close()
 
 	var stdout, stderr bytes.Buffer
-	err = pipeStreams(execCtx, hijack, nil, &limitedWriter{w: &stdout, n: maxExecSyncOutput}, &limitedWriter{w: &stderr, n: maxExecSyncOutput}, false)
+	budget := &outputBudget{left: maxExecSyncOutput - len(execTruncated)}
+	err = pipeStreams(execCtx, hijack, nil, budget.writer(&stdout), budget.writer(&stderr), false)
 	switch {
 	case err == nil:
 	case execCtx.Err() == nil:
@@ -64,6 +69,9 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	code, err := s.execExitCode(ctx, exec.ID)
 	if err != nil {
 		return nil, err
+	}
+	if budget.cut {
+		stderr.WriteString(execTruncated)
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
 }
@@ -120,20 +128,32 @@ func (s *Service) reapExec(execID, containerID string) {
 	}
 }
 
-// limitedWriter keeps the first n bytes written and drops the rest without error, so
-// that a chatty command cannot make dockercri hold unbounded output.
-type limitedWriter struct {
-	w io.Writer
-	n int
+// outputBudget is what ExecSync may still keep of a command's output, shared by its
+// streams; what is over it is read and dropped, so the command never blocks on it.
+type outputBudget struct {
+	mu   sync.Mutex
+	left int
+	cut  bool
 }
 
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	keep := min(len(p), l.n)
-	if keep > 0 {
-		if _, err := l.w.Write(p[:keep]); err != nil {
-			return 0, err
+func (b *outputBudget) writer(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		keep := min(len(p), b.left)
+		if keep < len(p) {
+			b.cut = true
 		}
-		l.n -= keep
-	}
-	return len(p), nil
+		if keep > 0 {
+			if _, err := w.Write(p[:keep]); err != nil {
+				return 0, err
+			}
+			b.left -= keep
+		}
+		return len(p), nil
+	})
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -58,5 +60,25 @@ func TestRemoveFromDocker(t *testing.T) {
 	s.docker = goneEngine{}
 	if err := s.removeFromDocker(context.Background(), "abc"); err != nil {
 		t.Errorf("gone container: %v", err)
+	}
+}
+
+// ExecSync keeps at most maxExecSyncOutput of stdout and stderr together, whatever the
+// command writes to each, and says when it cut.
+func TestExecOutputBudget(t *testing.T) {
+	var out, errb bytes.Buffer
+	b := &outputBudget{left: 10}
+	o, e := b.writer(&out), b.writer(&errb)
+	for _, w := range []io.Writer{o, e, o} {
+		if n, err := w.Write([]byte("123456")); n != 6 || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+	}
+	if out.String() != "123456" || errb.String() != "1234" || !b.cut {
+		t.Errorf("kept %q and %q, cut %v", out.String(), errb.String(), b.cut)
+	}
+	// The budget holds the truncation note too: the output never exceeds it.
+	if maxExecSyncOutput > 16<<20-32<<10 {
+		t.Errorf("the answer's output may reach %d bytes: too close to the kubelet's 16 MiB", maxExecSyncOutput)
 	}
 }

@@ -517,3 +517,22 @@ func TestRequestPathsAndPortsValidated(t *testing.T) {
 		wantCode(t, err, codes.InvalidArgument, fmt.Sprintf("port-forward to port %d", port))
 	}
 }
+
+// ExecSync of a command writing more than the kubelet's 16 MiB message limit answers,
+// through the kubelet's own client, with the output cut to fit and saying so.
+func TestExecSyncOutputFitsTheWire(t *testing.T) {
+	t.Parallel()
+	d := env.StartDockercri(t)
+	p := runPod(t, d.Runtime(t), env.SandboxConfig(t, "bigexec"))
+	cid := p.start(t, framework.ContainerConfig("c", pullBusybox(t, d.Images(t)), "exec sleep 3600"))
+	stdout, stderr, err := p.rt.ExecSync(ctx(t), cid, []string{"sh", "-c", "head -c 20971520 /dev/zero; head -c 1048576 /dev/zero >&2"}, time.Minute)
+	if err != nil {
+		t.Fatalf("ExecSync of 21 MiB of output: %v", err)
+	}
+	if total := len(stdout) + len(stderr); total > 16<<20 || len(stdout) < 15<<20 {
+		t.Errorf("kept %d bytes of stdout and %d of stderr: want most of 16 MiB and no more", len(stdout), len(stderr))
+	}
+	if !strings.HasSuffix(string(stderr), "output truncated: stdout and stderr together exceeded 16 MiB]\n") {
+		t.Errorf("the answer does not say the output was cut: stderr ends %q", stderr[max(0, len(stderr)-80):])
+	}
+}
