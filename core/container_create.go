@@ -26,6 +26,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if cfg.GetImage().GetImage() == "" {
 		return nil, status.Error(codes.InvalidArgument, "container config needs an image")
 	}
+	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	sandbox, err := s.inspectKind(ctx, req.GetPodSandboxId(), typeSandbox)

@@ -4,6 +4,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Labels on Docker containers, as dockershim and cri-dockerd set them. They are how
@@ -81,4 +87,17 @@ func matchSelector(labels, selector map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// checkLabels applies the Kubernetes limits to a sandbox's or container's labels and
+// annotations (qualified keys, 63-character label values, annotations 256 KiB in all),
+// which every pod the API server admits meets: a request beyond them is refused rather
+// than kept, since every list answer carries them.
+func checkLabels(what string, labels, annotations map[string]string) error {
+	errs := metav1validation.ValidateLabels(labels, field.NewPath("labels"))
+	errs = append(errs, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations"))...)
+	if len(errs) > 0 {
+		return status.Errorf(codes.InvalidArgument, "%s: %v", what, errs.ToAggregate())
+	}
+	return nil
 }

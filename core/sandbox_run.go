@@ -42,9 +42,6 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return nil, err
 		}
 	}
-	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
-		return nil, err
-	}
 	if dir := cfg.GetLogDirectory(); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, status.Errorf(codes.Internal, "create log directory %s: %v", dir, err)
@@ -119,6 +116,12 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		if strings.Contains(f, nameDelimiter) {
 			return status.Errorf(codes.InvalidArgument, "sandbox metadata %q contains %q", f, nameDelimiter)
 		}
+	}
+	if err := checkLabels("sandbox "+m.GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+		return err
+	}
+	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
+		return err
 	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	for name := range cfg.GetLinux().GetSysctls() {

@@ -14,6 +14,8 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
@@ -324,5 +326,23 @@ func TestEngineAPIProblem(t *testing.T) {
 	}
 	if p := s.engineAPIProblem(context.Background(), "1.40"); !strings.Contains(p, "older than 1.41") {
 		t.Errorf("too old: %q", p)
+	}
+}
+
+// Labels and annotations within the Kubernetes limits pass, as every admitted pod's do;
+// beyond them they are InvalidArgument.
+func TestCheckLabels(t *testing.T) {
+	ok := map[string]string{"io.kubernetes.pod.name": "web", "app": "x"}
+	if err := checkLabels("pod", ok, map[string]string{"kubernetes.io/config.seen": "2026-12-01T10:00:00Z", "x": strings.Repeat("y", 100<<10)}); err != nil {
+		t.Errorf("the kubelet's labels: %v", err)
+	}
+	for name, tc := range map[string][2]map[string]string{
+		"annotations over 256 KiB": {nil, {"big": strings.Repeat("x", 300<<10)}},
+		"label value over 63":      {{"app": strings.Repeat("v", 64)}, nil},
+		"label key not qualified":  {{"bad key": "v"}, nil},
+	} {
+		if err := checkLabels("pod", tc[0], tc[1]); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -481,8 +481,9 @@ func withStopSignal(t *testing.T, base, sig string) string {
 
 // Paths a request names stay where the CRI puts them: a relative log_directory, a
 // log_path that leaves it, or one through a symlink are InvalidArgument and create
-// nothing; so are port-forwards to ports that are no TCP ports.
-func TestRequestPathsAndPortsValidated(t *testing.T) {
+// nothing; so are port-forwards to ports that are no TCP ports, and labels or
+// annotations beyond the Kubernetes limits (a 5 MiB annotation).
+func TestHostileRequestsRefused(t *testing.T) {
 	t.Parallel()
 	d := env.StartDockercri(t)
 	rt := d.Runtime(t)
@@ -516,6 +517,15 @@ func TestRequestPathsAndPortsValidated(t *testing.T) {
 		_, err := rt.PortForward(ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: p.id, Port: []int32{port}})
 		wantCode(t, err, codes.InvalidArgument, fmt.Sprintf("port-forward to port %d", port))
 	}
+
+	huge := env.SandboxConfig(t, "huge")
+	huge.Annotations = map[string]string{"big": strings.Repeat("x", 5<<20)}
+	_, err = rt.RunPodSandbox(ctx(t), huge, "")
+	wantCode(t, err, codes.InvalidArgument, "a 5 MiB annotation")
+	c := framework.ContainerConfig("c", ref, "true")
+	c.Labels["bad key!"] = "v"
+	_, err = rt.CreateContainer(ctx(t), p.id, c, p.cfg)
+	wantCode(t, err, codes.InvalidArgument, "a label key that is no qualified name")
 }
 
 // ExecSync of a command writing more than the kubelet's 16 MiB message limit answers,
