@@ -396,6 +396,15 @@ func (c *copier) reopen() error {
 		// load opens the file at path.
 		return createLog(c.path)
 	}
+	if c.f != nil {
+		// A log that was not moved is the one written already: nothing to reopen (a
+		// second lock on it would be refused).
+		if open, err := c.f.Stat(); err == nil {
+			if at, err := os.Stat(c.path); err == nil && os.SameFile(open, at) {
+				return nil
+			}
+		}
+	}
 	if err := c.openLocked(); err != nil {
 		return err
 	}

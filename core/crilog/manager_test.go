@@ -819,3 +819,23 @@ func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// ReopenContainerLog of a log that was not moved is a no-op that succeeds: the copier
+// goes on writing the same file (a second lock on it was refused before).
+func TestReopenWithoutRename(t *testing.T) {
+	docker := newFakeDocker()
+	m := newTestManager(t, docker, t.TempDir())
+	path := filepath.Join(t.TempDir(), "0.log")
+	docker.run("c1", false)
+	m.Start("c1", path, false)
+	docker.add("c1", out(at(0), "one\n"))
+	waitLines(t, 1, path)
+	for range 2 {
+		if err := m.Reopen("c1"); err != nil {
+			t.Fatalf("Reopen of a log that was not moved: %v", err)
+		}
+	}
+	docker.add("c1", out(at(time.Microsecond), "two\n"))
+	waitLines(t, 2, path)
+	checkLines(t, readLines(t, path), criLines(false, out(at(0), "one\n"), out(at(time.Microsecond), "two\n")))
+}
