@@ -151,6 +151,13 @@ func (d *Dockerd) Stop() error {
 	}
 	err := d.proc.Stop(60 * time.Second)
 	d.proc = nil
+	// Docker 29 leaves its default network namespace mounted in its exec root; a
+	// dockerd of the tests' own leaves nothing mounted under its directory.
+	if d.dir != "" {
+		if uerr := unmountUnder(d.dir); err == nil {
+			err = uerr
+		}
+	}
 	return err
 }
 

@@ -103,7 +103,9 @@ func (e *Env) NewKubelet(t testing.TB, binary, endpoint, cgroupRoot string) *Kub
 	t.Cleanup(func() {
 		k.Stop()
 		// The kubelet bind-mounts its root directory onto itself (shared) and leaves it.
-		unmountUnder(t, dir)
+		if err := unmountUnder(dir); err != nil {
+			t.Error(err)
+		}
 		leftovers()
 		if t.Failed() {
 			t.Logf("kubelet log:\n%s", Tail(k.Log(), 80))
@@ -135,11 +137,10 @@ func hostLeftovers() func() {
 }
 
 // unmountUnder detaches every mount at or below dir, deepest first.
-func unmountUnder(t testing.TB, dir string) {
+func unmountUnder(dir string) error {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		t.Errorf("read mountinfo: %v", err)
-		return
+		return fmt.Errorf("read mountinfo: %w", err)
 	}
 	var points []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -150,9 +151,10 @@ func unmountUnder(t testing.TB, dir string) {
 	sort.Sort(sort.Reverse(sort.StringSlice(points)))
 	for _, p := range points {
 		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL {
-			t.Errorf("unmount %s: %v", p, err)
+			return fmt.Errorf("unmount %s: %w", p, err)
 		}
 	}
+	return nil
 }
 
 // Start writes the config and starts the kubelet; it returns once its API answers.
