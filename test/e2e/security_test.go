@@ -214,7 +214,21 @@ func TestResourcesAndOOMKill(t *testing.T) {
 
 	c := framework.ContainerConfig("oom", p.ref, "dd if=/dev/zero of=/dev/null bs=128M count=1")
 	c.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20, MemorySwapLimitInBytes: 32 << 20}
-	st := waitExited(t, p.rt, p.start(t, c))
+	oom := p.start(t, c)
+	st := waitExited(t, p.rt, oom)
+	// Docker learns of the OOM kill from an event of its own, which on a loaded machine
+	// may come after the exit; the status follows it (dockercri's view re-reads the
+	// container on Docker's oom event).
+	_ = framework.WaitFor(10*time.Second, func() error {
+		resp, err := p.rt.ContainerStatus(ctx(t), oom, false)
+		if err != nil {
+			return err
+		}
+		if st = resp.GetStatus(); st.GetReason() != "OOMKilled" {
+			return fmt.Errorf("reason %q", st.GetReason())
+		}
+		return nil
+	})
 	if st.GetExitCode() != 137 || st.GetReason() != "OOMKilled" {
 		t.Errorf("over its memory limit: exit %d reason %q, want 137 OOMKilled", st.GetExitCode(), st.GetReason())
 	}
