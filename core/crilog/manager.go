@@ -92,6 +92,13 @@ func NewManager(docker engine.Engine, stateDir string) *Manager {
 // stops, then makes sure all Docker holds is copied. Start on a container that is
 // being copied does nothing.
 func (m *Manager) Start(id, path string, tty bool) {
+	// The file exists when StartContainer returns, as on every runtime, though the
+	// copier opens it on its own: a reader may open it at once. Made before taking the
+	// manager's lock, which every container's copier shares, so a slow disk holds up
+	// only this call.
+	if err := createLog(path); err != nil {
+		klog.ErrorS(err, "Create the container's log file", "containerID", id, "path", path)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -107,11 +114,6 @@ func (m *Manager) Start(id, path string, tty bool) {
 			c.rearm = true
 			return
 		}
-	}
-	// The file exists when StartContainer returns, as on every runtime, though the
-	// copier opens it on its own: a reader may open it at once.
-	if err := createLog(path); err != nil {
-		klog.ErrorS(err, "Create the container's log file", "containerID", id, "path", path)
 	}
 	m.startLocked(id, path, tty, true)
 }

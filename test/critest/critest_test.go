@@ -62,7 +62,7 @@ func TestCritest(t *testing.T) {
 	if focus := os.Getenv("CRITEST_FOCUS"); focus != "" {
 		args = append(args, "--ginkgo.focus", focus)
 	}
-	cmd := exec.Command(critestBin, args...)
+	cmd := exec.Command(os.Getenv("CRITEST_BIN"), args...)
 	// critest opens host paths and temp dirs of its own; it runs in the test's directory.
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr

@@ -8,18 +8,12 @@
 package critest
 
 import (
-	"os"
 	"testing"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
-var (
-	env        *framework.Env
-	critestBin string
-)
+var env *framework.Env
 
-func TestMain(m *testing.M) {
-	critestBin = os.Getenv("CRITEST_BIN")
-	framework.Main(m, "critest", &env, "CRITEST_BIN", "CRICTL_BIN")
-}
+// CRITEST_BIN and CRICTL_BIN name the programs the tests run; make critest sets them.
+func TestMain(m *testing.M) { framework.Main(m, "critest", &env, "CRITEST_BIN", "CRICTL_BIN") }
