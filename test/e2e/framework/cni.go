@@ -24,8 +24,11 @@ type CNINetwork struct {
 	CacheDir        string
 	IPAMDir         string
 	RangeStart, End string // empty: the whole subnet
-	subnetIndex     int32
-	confFile        string
+	// IPMasq has the bridge masquerade the pods' traffic leaving the subnet, with a
+	// chain of its own per pod (as most nodes' bridge configs do).
+	IPMasq      bool
+	subnetIndex int32
+	confFile    string
 }
 
 // cniSubnets numbers the run's networks: 10.123.<n>.0/24, from a random start, so that
@@ -88,14 +91,14 @@ func (n *CNINetwork) Conflist() string {
   "cniVersion": "1.0.0",
   "name": %q,
   "plugins": [
-    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": %t, "hairpinMode": true,
      "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "firewall"},
     {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
     {"type": "loopback"}
   ]
 }
-`, n.Name, n.Bridge, rng, n.IPAMDir)
+`, n.Name, n.Bridge, n.IPMasq, rng, n.IPAMDir)
 }
 
 // Write puts the config into the config directory.
