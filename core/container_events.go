@@ -64,6 +64,9 @@ func (s *Service) containerEvent(ch cache.Change) *runtimeapi.ContainerEventResp
 	if sb, err := s.view.Get(sandboxID); err == nil {
 		cp, _ := s.checkpoints.Load(sb.ID)
 		if st, err := sandboxStatus(*sb, cp); err == nil {
+			if s.starting.has(sb.ID) {
+				st.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+			}
 			ev.PodSandboxStatus = st
 		}
 	}

@@ -20,7 +20,8 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	all := s.sandboxItems.each(gen, objs, sandboxFromInspect)
 	items := make([]*runtimeapi.PodSandbox, 0, len(all))
 	for _, sb := range all {
-		if !strings.HasPrefix(sb.Id, f.GetId()) || f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) {
+		if !strings.HasPrefix(sb.Id, f.GetId()) || f.GetState() != nil && sb.State != f.GetState().GetState() || !matchSelector(sb.Labels, f.GetLabelSelector()) ||
+			s.starting.has(sb.Id) {
 			continue
 		}
 		items = append(items, sb)

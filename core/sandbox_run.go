@@ -66,6 +66,8 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err != nil {
 		return nil, err
 	}
+	s.starting.add(id)
+	defer s.starting.remove(id)
 	// From here on a failure removes what was made: the kubelet will try a new sandbox.
 	started := false
 	defer func() {

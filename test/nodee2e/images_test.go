@@ -4,6 +4,7 @@ package nodee2e
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
@@ -22,14 +23,25 @@ var servedNames = []string{"registry.k8s.io"}
 func suiteImages() []framework.SuiteImage {
 	const e2e = "e2e-test-images/"
 	agnhost := func(b *framework.ImageBuilder, files ...string) ([]byte, error) {
-		l, err := b.Busybox(&framework.Accounts{
+		l, err := busyboxLayer(b, &framework.Accounts{
 			Passwd: "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n",
 			Group:  "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n",
 		})
 		if err != nil {
 			return nil, err
 		}
-		l.HostFile("agnhost", os.Getenv("AGNHOST_BIN")).Symlink("agnhost-2", "agnhost").Dir("uploads").Dir("home/user-defined-in-image")
+		// The image's certificate for localhost, which agnhost's HTTPS servers present
+		// (the real image carries one of its own; nobody checks who signed it).
+		certDir := filepath.Join(b.Dir, "agnhost")
+		if err := os.MkdirAll(certDir, 0o755); err != nil {
+			return nil, err
+		}
+		cert, key, _, err := framework.ServingCert(certDir, "localhost")
+		if err != nil {
+			return nil, err
+		}
+		l.HostFile("agnhost", os.Getenv("AGNHOST_BIN")).Symlink("agnhost-2", "agnhost").Dir("uploads").Dir("home/user-defined-in-image").
+			HostFile("localhost.crt", cert).HostFile("localhost.key", key)
 		for _, f := range files {
 			// kitten's and nautilus's pages: what they serve tells one from the other.
 			l.File(f, 0o644, []byte(f+"\n"))
@@ -63,19 +75,28 @@ func suiteImages() []framework.SuiteImage {
 	}
 }
 
-// busybox is the e2e busybox image: Debian's busybox, which has no nmeter, with an
-// nmeter for the one use the suite makes of it (the time with milliseconds that the
-// Containers Lifecycle specs log, `nmeter -d0 '%3t'`).
+// busybox is the e2e busybox image.
 func busybox(b *framework.ImageBuilder) ([]byte, error) {
+	l, err := busyboxLayer(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	return l.Bytes()
+}
+
+// busyboxLayer is Debian's busybox, which has no nmeter, with an nmeter for the one use
+// the suite makes of it: the time with milliseconds that the Containers Lifecycle specs
+// log, `nmeter -d0 '%3t'`, in busybox and agnhost containers alike.
+func busyboxLayer(b *framework.ImageBuilder, extra *framework.Accounts) (*framework.Layer, error) {
 	nmeter, err := b.StaticC("nmeter", nmeterSource)
 	if err != nil {
 		return nil, err
 	}
-	l, err := b.Busybox(nil)
+	l, err := b.Busybox(extra)
 	if err != nil {
 		return nil, err
 	}
-	return l.File("bin/nmeter", 0o755, nmeter).Bytes()
+	return l.File("bin/nmeter", 0o755, nmeter), nil
 }
 
 // nmeterSource prints FORMAT's text with each %[N]t as the local time with N decimals,

@@ -81,7 +81,13 @@ func PauseRootFS(*ImageBuilder) ([]byte, error) { return pause.RootFS() }
 
 // ImageBuilder makes the suites' root filesystems, keeping what it fetched or compiled
 // in Dir (see CacheDir).
-type ImageBuilder struct{ Dir string }
+type ImageBuilder struct {
+	Dir string
+	// BashShell makes Debian's bash the images' /bin/sh, for a suite whose busybox must
+	// pass its children environment variables that are no shell names ("data-1"):
+	// the real image's shell does, Debian's busybox ash drops them.
+	BashShell bool
+}
 
 // accounts are lines added to the image's /etc/passwd and /etc/group.
 type Accounts struct{ Passwd, Group string }
@@ -118,9 +124,19 @@ func (b *ImageBuilder) Busybox(extra *Accounts) (*Layer, error) {
 		return nil, fmt.Errorf("busybox --list: %v", err)
 	}
 	for _, a := range strings.Fields(string(out)) {
-		if a != "busybox" {
+		if a != "busybox" && !(a == "sh" && b.BashShell) {
 			l.HardLink("bin/"+a, "bin/busybox")
 		}
+	}
+	if b.BashShell {
+		src, err := b.DebianFile("bash", "bin/bash")
+		if err != nil {
+			return nil, err
+		}
+		if err := AddWithLibraries(l, "bin/bash", src); err != nil {
+			return nil, err
+		}
+		l.Symlink("bin/sh", "bash")
 	}
 	return l, nil
 }
