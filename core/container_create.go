@@ -122,6 +122,10 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		return nil, nil, err
 	}
 	for _, d := range cfg.GetDevices() {
+		// Docker would look a relative path up from its own working directory.
+		if !filepath.IsAbs(d.GetHostPath()) {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %q is not an absolute path", d.GetHostPath())
+		}
 		perms := d.GetPermissions()
 		if perms == "" {
 			perms = "rwm"
