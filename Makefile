@@ -94,9 +94,11 @@ critest: build critest-bin crictl
 # e2e-node: the Kubernetes node e2e suite (test/e2e_node of the release hack/kubelet pins,
 # a test binary built from the Go module proxy with the ginkgo command that runs it in
 # parallel, and agnhost for its images) against the real kubelet on dockercri, on a
-# dockerd of the test's own (test/nodee2e). NODE_E2E_FOCUS selects specs (default every
-# NodeConformance spec); NODE_E2E_SKIP takes out what cannot run here, each for the
-# reason given below (docs/conformance.md has the suite's result).
+# dockerd of the test's own (test/nodee2e): every NodeConformance spec, or those a
+# regular expression (NODE_E2E_FOCUS) or a file of them (NODE_E2E_FOCUS_FILE; make test
+# runs test/nodee2e/ci-focus.txt) selects. NODE_E2E_SKIP takes out what no node runs in a
+# suite like this one (docs/conformance.md has the suite's result); the report goes to
+# bin/e2e-node-report.
 E2E_NODE  := bin/e2e_node.test
 GINKGO    := bin/ginkgo
 AGNHOST   := bin/agnhost
@@ -108,7 +110,8 @@ e2e-node-bin:
 e2e-node: build kubelet e2e-node-bin
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) E2E_NODE_BIN=$(CURDIR)/$(E2E_NODE) \
 		GINKGO_BIN=$(CURDIR)/$(GINKGO) AGNHOST_BIN=$(CURDIR)/$(AGNHOST) \
-		NODE_E2E_FOCUS='$(NODE_E2E_FOCUS)' NODE_E2E_SKIP='$(NODE_E2E_SKIP)' NODE_E2E_PROCS='$(NODE_E2E_PROCS)' \
+		NODE_E2E_FOCUS='$(NODE_E2E_FOCUS)' NODE_E2E_FOCUS_FILE='$(NODE_E2E_FOCUS_FILE)' NODE_E2E_SKIP='$(NODE_E2E_SKIP)' \
+		NODE_E2E_PROCS='$(NODE_E2E_PROCS)' NODE_E2E_REPORT=$(CURDIR)/bin/e2e-node-report \
 		$(GO) test -count=1 -tags nodee2e -timeout 150m -v ./test/nodee2e/...
 
 # bench: pod start-up against the Docker floor; the kubelet's polling at 10, 50 and 200 running pods against the Docker calls

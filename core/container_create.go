@@ -58,7 +58,11 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 			return nil, grpcerr.Wrap(err, "create log directory of "+cfg.GetMetadata().GetName())
 		}
 	}
-	dcfg, hc, err := s.containerDockerConfig(cfg, sandbox.ID, sandbox.HostConfig, logPath)
+	daemon, err := s.daemonFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dcfg, hc, err := s.containerDockerConfig(cfg, sandbox.ID, sandbox.HostConfig, logPath, daemon.rootDir)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +79,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 }
 
 // containerDockerConfig translates a container config into Docker's.
-func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandboxID string, sandboxHC *container.HostConfig, logPath string) (*container.Config, *container.HostConfig, error) {
+func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandboxID string, sandboxHC *container.HostConfig, logPath, dockerRoot string) (*container.Config, *container.HostConfig, error) {
 	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
 	labels[labelType] = typeContainer
 	labels[labelSandboxID] = sandboxID
@@ -113,7 +117,7 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		// The CRI gives the cgroup parent for the pod only: its containers go under it.
 		hc.CgroupParent = sandboxHC.CgroupParent
 	}
-	mounts, err := dockerMounts(cfg.GetMounts(), s.mountFeatures())
+	mounts, err := dockerMounts(cfg.GetMounts(), s.mountFeatures(), dockerRoot)
 	if err != nil {
 		return nil, nil, err
 	}

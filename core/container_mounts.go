@@ -35,7 +35,8 @@ func (s *Service) mountFeatures() mountFeatures {
 // host path must be absolute (a relative one is not resolved against dockercri's
 // working directory) and exist (a bind of a missing path is an error, not a new empty
 // directory); a symlink is followed, as the kubelet expects of every runtime.
-func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, error) {
+// dockerRoot is Docker's root directory (see privateAboveRoot).
+func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures, dockerRoot string) ([]mount.Mount, error) {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
 		if m.GetImage().GetImage() != "" {
@@ -80,9 +81,26 @@ func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, err
 			// otherwise; the CRI's plain readonly leaves the mounts below writable.
 			bm.BindOptions.ReadOnlyNonRecursive = true
 		}
+		if bm.BindOptions.Propagation == mount.PropagationRPrivate && !bm.BindOptions.ReadOnlyForceRecursive && containsPath(src, dockerRoot) {
+			bm.BindOptions.Propagation = mount.PropagationRSlave
+		}
 		out = append(out, bm)
 	}
 	return out, nil
+}
+
+// containsPath reports whether dir is path or one of its parents. Docker refuses a
+// private bind of a directory that holds its root ("must use either propagation mode
+// rslave or rshared when mount source is within the daemon root"), so a pod's hostPath
+// of /, /var or /var/lib, which containerd mounts privately, would never start; such a
+// bind is made rslave, which differs from private only in that mounts made later on the
+// host appear in the container (the kubelet's HostToContainer).
+func containsPath(dir, path string) bool {
+	if path == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // imageMount is an image volume: the image's content (the image the kubelet pulled,

@@ -153,9 +153,17 @@ func (s *Service) RuntimeConfig(ctx context.Context, _ *runtimeapi.RuntimeConfig
 // dockerCgroupDriver is Docker's cgroup driver, kept while dockerd runs (docker info
 // costs dockerd milliseconds, and RunPodSandbox needs it for every pod).
 func (s *Service) dockerCgroupDriver(ctx context.Context) (string, error) {
-	return s.cgroupDriver.Get(ctx, func(ctx context.Context) (string, error) {
+	d, err := s.daemonFacts(ctx)
+	return d.cgroupDriver, err
+}
+
+// daemonFacts are Docker's cgroup driver and root directory.
+type daemonFacts struct{ cgroupDriver, rootDir string }
+
+func (s *Service) daemonFacts(ctx context.Context) (daemonFacts, error) {
+	return s.daemon.Get(ctx, func(ctx context.Context) (daemonFacts, error) {
 		info, err := s.dockerInfo(ctx)
-		return info.CgroupDriver, err
+		return daemonFacts{cgroupDriver: info.CgroupDriver, rootDir: info.DockerRootDir}, err
 	})
 }
 

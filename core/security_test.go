@@ -24,7 +24,7 @@ func translate(t *testing.T, s *Service, sc *runtimeapi.LinuxContainerSecurityCo
 		Image:    &runtimeapi.ImageSpec{Image: "img"},
 		Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: sc, Resources: r},
 	}
-	return s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, "")
+	return s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, "", "")
 }
 
 func TestSecurityContextTranslation(t *testing.T) {
@@ -195,22 +195,22 @@ func TestCgroupParent(t *testing.T) {
 func TestRecursiveReadOnlyMounts(t *testing.T) {
 	dir := t.TempDir()
 	rro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true, RecursiveReadOnly: true}}
-	if ms, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}); err != nil || !ms[0].BindOptions.ReadOnlyForceRecursive {
+	if ms, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}, ""); err != nil || !ms[0].BindOptions.ReadOnlyForceRecursive {
 		t.Errorf("supported: %v, %v", ms, err)
 	}
-	if _, err := dockerMounts(rro, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(rro, mountFeatures{}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker without it: %v", err)
 	}
 	rro[0].Readonly = false
-	if _, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(rro, mountFeatures{recursiveReadOnly: true}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("not read-only: %v", err)
 	}
 	// A plain read-only mount stays non-recursive where Docker would make it recursive.
 	ro := []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/x", Readonly: true}}
-	if ms, err := dockerMounts(ro, mountFeatures{recursiveReadOnly: true}); err != nil || !ms[0].BindOptions.ReadOnlyNonRecursive || ms[0].BindOptions.ReadOnlyForceRecursive {
+	if ms, err := dockerMounts(ro, mountFeatures{recursiveReadOnly: true}, ""); err != nil || !ms[0].BindOptions.ReadOnlyNonRecursive || ms[0].BindOptions.ReadOnlyForceRecursive {
 		t.Errorf("plain read-only, Engine API 1.44: %v, %v", ms, err)
 	}
-	if ms, err := dockerMounts(ro, mountFeatures{}); err != nil || ms[0].BindOptions.ReadOnlyNonRecursive {
+	if ms, err := dockerMounts(ro, mountFeatures{}, ""); err != nil || ms[0].BindOptions.ReadOnlyNonRecursive {
 		t.Errorf("plain read-only, older Engine API: %v, %v", ms, err)
 	}
 }
@@ -238,31 +238,31 @@ func TestSysctlsMustBeNamespaced(t *testing.T) {
 // where it cannot, never ignored.
 func TestImageMounts(t *testing.T) {
 	img := []*runtimeapi.Mount{{ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "sha256:" + strings.Repeat("a", 64)}}}
-	ms, err := dockerMounts(img, mountFeatures{image: true})
+	ms, err := dockerMounts(img, mountFeatures{image: true}, "")
 	if err != nil || len(ms) != 1 || ms[0].Type != mount.TypeImage || ms[0].Source != img[0].Image.Image || !ms[0].ReadOnly || ms[0].ImageOptions != nil {
 		t.Errorf("image mount: %v, %v", ms, err)
 	}
 	if got := criMounts(&container.HostConfig{Mounts: ms}); len(got) != 1 || got[0].GetImage().GetImage() != img[0].Image.Image || !got[0].GetReadonly() || got[0].GetHostPath() != "" {
 		t.Errorf("image mount in the status: %v", got)
 	}
-	if _, err := dockerMounts(img, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(img, mountFeatures{}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker without image mounts: %v", err)
 	}
 	img[0].ImageSubPath = "etc/app"
-	if ms, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}); err != nil || ms[0].ImageOptions == nil || ms[0].ImageOptions.Subpath != "etc/app" {
+	if ms, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}, ""); err != nil || ms[0].ImageOptions == nil || ms[0].ImageOptions.Subpath != "etc/app" {
 		t.Errorf("sub-path: %v, %v", ms, err)
 	}
-	if _, err := dockerMounts(img, mountFeatures{image: true}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(img, mountFeatures{image: true}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker without image sub-paths: %v", err)
 	}
 	for _, bad := range []string{"../etc", "/etc"} {
 		img[0].ImageSubPath = bad
-		if _, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}); status.Code(err) != codes.InvalidArgument {
+		if _, err := dockerMounts(img, mountFeatures{image: true, imageSubPath: true}, ""); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("sub-path %q: %v", bad, err)
 		}
 	}
 	img[0].ImageSubPath, img[0].HostPath = "", "/tmp"
-	if _, err := dockerMounts(img, mountFeatures{image: true}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts(img, mountFeatures{image: true}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("image and host path: %v", err)
 	}
 }
@@ -349,13 +349,43 @@ func TestRelativeHostPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dockerMounts([]*runtimeapi.Mount{{HostPath: relative, ContainerPath: "/data"}}, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := dockerMounts([]*runtimeapi.Mount{{HostPath: relative, ContainerPath: "/data"}}, mountFeatures{}, ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("mount of %q: %v, want InvalidArgument", relative, err)
 	}
 	s := testService()
 	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
 		Devices: []*runtimeapi.Device{{HostPath: "dev/null", ContainerPath: "/dev/x", Permissions: "rwm"}}}
-	if _, _, err := s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, ""); status.Code(err) != codes.InvalidArgument {
+	if _, _, err := s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, "", ""); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("device dev/null: %v, want InvalidArgument", err)
+	}
+}
+
+// Docker refuses a private bind of a directory holding its root: such a bind (/, /var,
+// Docker's root itself) is asked rslave; any other stays private.
+func TestPrivateBindAboveDockerRoot(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "lib", "docker")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]mount.Propagation{
+		"/":                                 mount.PropagationRSlave,
+		dir:                                 mount.PropagationRSlave,
+		root:                                mount.PropagationRSlave,
+		filepath.Join(dir, "lib"):           mount.PropagationRSlave,
+		filepath.Join(root, "../..", "lib"): mount.PropagationRSlave,
+		t.TempDir():                         mount.PropagationRPrivate,
+	} {
+		ms, err := dockerMounts([]*runtimeapi.Mount{{HostPath: src, ContainerPath: "/host"}}, mountFeatures{}, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ms[0].BindOptions.Propagation; got != want {
+			t.Errorf("private bind of %s with Docker's root at %s: %s, want %s", src, root, got, want)
+		}
+	}
+	bidi := []*runtimeapi.Mount{{HostPath: "/", ContainerPath: "/host", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
+	if ms, _ := dockerMounts(bidi, mountFeatures{}, root); ms[0].BindOptions.Propagation != mount.PropagationRShared {
+		t.Errorf("bidirectional bind: %s", ms[0].BindOptions.Propagation)
 	}
 }

@@ -41,8 +41,8 @@ type Service struct {
 	dockerVersion *cache.Fact[string]
 	// apiProblemOnce logs an unsupported Docker Engine API once.
 	apiProblemOnce sync.Once
-	// cgroupDriver is Docker's cgroup driver, kept while dockerd runs.
-	cgroupDriver *cache.Fact[string]
+	// daemon is what docker info says of dockerd that calls need, kept while it runs.
+	daemon *cache.Fact[daemonFacts]
 	// The CRI form of the view's objects, kept between list calls.
 	kinds          viewByKind
 	sandboxItems   memo[*runtimeapi.PodSandbox]
@@ -64,7 +64,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		view:          view,
 		stats:         stats.NewCollector(),
 		dockerVersion: cache.NewFact[string](view.Epoch),
-		cgroupDriver:  cache.NewFact[string](view.Epoch),
+		daemon:        cache.NewFact[daemonFacts](view.Epoch),
 	}
 }
 

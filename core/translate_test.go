@@ -148,7 +148,7 @@ func TestContainerDockerConfig(t *testing.T) {
 			CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20, OomScoreAdj: -997, CpusetCpus: "0",
 		}},
 	}
-	c, hc, err := s.containerDockerConfig(cfg, "sandboxid", &container.HostConfig{Runtime: "runc", Resources: container.Resources{CgroupParent: "/kubepods/podu"}}, "/logs/app/0.log")
+	c, hc, err := s.containerDockerConfig(cfg, "sandboxid", &container.HostConfig{Runtime: "runc", Resources: container.Resources{CgroupParent: "/kubepods/podu"}}, "/logs/app/0.log", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestContainerDockerConfig(t *testing.T) {
 
 	// Args only: the image's ENTRYPOINT stays, args replace CMD.
 	cfg.Command, cfg.Args = nil, []string{"--flag"}
-	if c, _, _ = s.containerDockerConfig(cfg, "sandboxid", nil, ""); c.Entrypoint != nil || !reflect.DeepEqual([]string(c.Cmd), []string{"--flag"}) {
+	if c, _, _ = s.containerDockerConfig(cfg, "sandboxid", nil, "", ""); c.Entrypoint != nil || !reflect.DeepEqual([]string(c.Cmd), []string{"--flag"}) {
 		t.Errorf("args only: entrypoint %v cmd %v", c.Entrypoint, c.Cmd)
 	}
 	// PID namespace modes; POD is the CRI's zero value, so no options share the pod's.
@@ -189,13 +189,13 @@ func TestContainerDockerConfig(t *testing.T) {
 		runtimeapi.NamespaceMode_CONTAINER: "", runtimeapi.NamespaceMode_POD: "container:sandboxid", runtimeapi.NamespaceMode_NODE: "host", runtimeapi.NamespaceMode_TARGET: "container:target",
 	} {
 		cfg.Linux.SecurityContext = &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: mode, TargetId: "target"}}
-		if _, hc, err = s.containerDockerConfig(cfg, "sandboxid", nil, ""); err != nil || hc.PidMode != want {
+		if _, hc, err = s.containerDockerConfig(cfg, "sandboxid", nil, "", ""); err != nil || hc.PidMode != want {
 			t.Errorf("pid mode %v: %s, %v; want %s", mode, hc.PidMode, err, want)
 		}
 	}
 	// A missing mount source is refused.
 	cfg.Mounts = []*runtimeapi.Mount{{HostPath: filepath.Join(dir, "missing"), ContainerPath: "/x"}}
-	if _, _, err = s.containerDockerConfig(cfg, "sandboxid", nil, ""); err == nil {
+	if _, _, err = s.containerDockerConfig(cfg, "sandboxid", nil, "", ""); err == nil {
 		t.Error("a missing mount source was accepted")
 	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what dockercri and its tests run against, when it is
 # missing: Docker Engine, the CNI plugins, a registry for the tests, a static busybox for
-# test images, iptables, procps (pgrep, for the CRI validation suite's images) and what
+# test images, iptables, procps (pgrep, for the CRI validation suite's images), curl and
+# netcat-openbsd (whose libraries the node e2e's agnhost image takes from the host) and what
 # hack/build-engine.sh builds runc with (pkg-config, libseccomp-dev). Installs nothing
 # when all is there.
 set -euo pipefail
@@ -16,6 +17,7 @@ needs=(
   /usr/bin/busybox:busybox-static
   iptables:iptables
   curl:curl
+  nc.openbsd:netcat-openbsd
   pgrep:procps
   pkg-config:pkg-config
   /usr/include/seccomp.h:libseccomp-dev

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -556,5 +557,40 @@ func TestExecSyncOutputFitsTheWire(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(stderr), "output truncated: stdout and stderr together exceeded 16 MiB]\n") {
 		t.Errorf("the answer does not say the output was cut: stderr ends %q", stderr[max(0, len(stderr)-80):])
+	}
+}
+
+// A pod may bind a host directory that holds Docker's root (a node exporter binds /):
+// Docker refuses that bind private, so dockercri asks for rslave, and the container
+// runs and sees the host's files. (The directory must be a shared mount, as / is under
+// systemd: a dockerd of the test's own has its root in one.)
+func TestBindAboveDockerRoot(t *testing.T) {
+	t.Parallel()
+	dir := env.TempDir(t, "shared")
+	for _, args := range [][]string{{"--bind", dir, dir}, {"--make-shared", dir}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v: %s", args, err, out)
+		}
+	}
+	docker, err := framework.StartPrivateDockerd(filepath.Join(dir, "dockerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = docker.Stop()
+		_ = exec.Command("umount", "-l", dir).Run()
+	})
+	if err := os.WriteFile(filepath.Join(dir, "marker"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := env.StartDockercri(t, "--docker-endpoint", docker.Endpoint)
+	rt := d.Runtime(t)
+	p := runPod(t, rt, env.SandboxConfig(t, "aboveroot"))
+	c := framework.ContainerConfig("c", pullBusybox(t, d.Images(t)), "exec sleep 3600")
+	c.Mounts = []*runtimeapi.Mount{{HostPath: dir, ContainerPath: "/host", Readonly: true}}
+	cid := p.start(t, c)
+	stdout, _, err := rt.ExecSync(ctx(t), cid, []string{"cat", "/host/marker"}, 30*time.Second)
+	if err != nil || string(stdout) != "from the host\n" {
+		t.Errorf("the host's file in the container: %q, %v", stdout, err)
 	}
 }

@@ -40,6 +40,20 @@ func suiteImages() []framework.SuiteImage {
 		if err != nil {
 			return nil, err
 		}
+		// The real image's curl and OpenBSD nc (the suite's network specs run them in
+		// agnhost containers), ahead of busybox's nc in PATH.
+		for _, p := range []struct{ pkg, path, name string }{
+			{"curl", "usr/bin/curl", "usr/bin/curl"},
+			{"netcat-openbsd", "bin/nc.openbsd", "usr/bin/nc"},
+		} {
+			src, err := b.DebianFile(p.pkg, p.path)
+			if err != nil {
+				return nil, err
+			}
+			if err := framework.AddWithLibraries(l, p.name, src); err != nil {
+				return nil, err
+			}
+		}
 		l.HostFile("agnhost", os.Getenv("AGNHOST_BIN")).Symlink("agnhost-2", "agnhost").Dir("uploads").Dir("home/user-defined-in-image").
 			HostFile("localhost.crt", cert).HostFile("localhost.key", key)
 		for _, f := range files {
@@ -62,6 +76,9 @@ func suiteImages() []framework.SuiteImage {
 	}
 	return []framework.SuiteImage{
 		{Repo: e2e + "busybox", Tags: []string{"1.37.0-2"}, RootFS: busybox},
+		// A shell and hostname on glibc (whose resolver the real image tests): Debian's
+		// busybox is linked against it.
+		{Repo: e2e + "glibc-dns-testing", Tags: []string{"2.1.1"}, RootFS: busybox},
 		agnhostImage("2.66.1"),
 		agnhostImage("2.55"),
 		webserver("kitten", "1.8", "kitten.jpg", "data.json"),

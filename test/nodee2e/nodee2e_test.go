@@ -3,6 +3,7 @@
 package nodee2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,11 +16,13 @@ import (
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
-// TestNodeConformance runs the node e2e specs NODE_E2E_FOCUS selects (a regular
-// expression; default every NodeConformance spec) but those NODE_E2E_SKIP names (the
-// Makefile gives each one's reason), on NODE_E2E_PROCS parallel ginkgo processes, and
-// fails for every spec that failed. Then it checks that the suite's pods left nothing
-// behind: no IP allocated, no CNI cache entry, no iptables rule or chain.
+// TestNodeConformance runs the NodeConformance specs of the node e2e (those the regular
+// expressions of NODE_E2E_FOCUS_FILE, one a line, or NODE_E2E_FOCUS select; default all)
+// but those NODE_E2E_SKIP names (the Makefile gives each one's reason), on
+// NODE_E2E_PROCS parallel ginkgo processes, and fails for every spec that failed; the
+// suite's report goes to NODE_E2E_REPORT. Then it removes what pods are left (an
+// interrupted suite leaves some) and checks that they left nothing behind: no IP
+// allocated, no CNI cache entry, no iptables rule or chain.
 func TestNodeConformance(t *testing.T) {
 	dir := env.TempDir(t, "e2e-node")
 	// The suite's kubelet makes its cgroups at the root (cgroupRoot /, and /kubelet for
@@ -65,12 +68,14 @@ func TestNodeConformance(t *testing.T) {
 	if err := os.WriteFile(kubeletConfig, []byte(baseKubeletConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	report := filepath.Join(dir, "report")
+	report := orDefault(os.Getenv("NODE_E2E_REPORT"), filepath.Join(dir, "report"))
 	procs := orDefault(os.Getenv("NODE_E2E_PROCS"), "4")
 	args := []string{
 		"--procs=" + procs, "--no-color", "--timeout=" + orDefault(os.Getenv("NODE_E2E_TIMEOUT"), "100m"),
-		"--focus=" + orDefault(os.Getenv("NODE_E2E_FOCUS"), `\[NodeConformance\]`),
-		"--junit-report=" + filepath.Join(report, "junit.xml"),
+		"--label-filter=NodeConformance", "--junit-report=" + filepath.Join(report, "junit.xml"),
+	}
+	for _, focus := range focuses(t) {
+		args = append(args, "--focus="+focus)
 	}
 	skips := hostSkips(t)
 	if skip := os.Getenv("NODE_E2E_SKIP"); skip != "" {
@@ -88,6 +93,10 @@ func TestNodeConformance(t *testing.T) {
 		// otherwise: this node's other processes stay where they are.
 		"--kubelet-flags=--system-cgroups= --runtime-cgroups=",
 		"--prepull-images=false",
+		// The kubelet's cAdvisor knows no Docker containers (it has handlers for
+		// containerd's and CRI-O's only): a dockercri node serves container stats and
+		// /metrics/cadvisor from the CRI (see the README).
+		"--feature-gates=PodAndContainerStatsFromCRI=true",
 		"--node-name=dcri-e2e-node",
 		"--report-dir="+report,
 	)
@@ -116,6 +125,25 @@ func TestNodeConformance(t *testing.T) {
 		t.Errorf("ginkgo %s: %v\ndockercri log (tail):\n%s", strings.Join(args, " "), err, framework.Tail(cri.Log(), 40))
 	}
 
+	// What the kubelet did not remove, as it would once back: a suite cut short leaves
+	// pods running.
+	rt := cri.Runtime(t)
+	sandboxes, err := rt.ListPodSandbox(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sandboxes) > 0 {
+		t.Logf("removing the %d sandboxes the suite left", len(sandboxes))
+	}
+	for _, sb := range sandboxes {
+		if err := rt.StopPodSandbox(context.Background(), sb.Id); err != nil {
+			t.Errorf("stop sandbox %s: %v", sb.Id, err)
+		}
+		if err := rt.RemovePodSandbox(context.Background(), sb.Id); err != nil {
+			t.Errorf("remove sandbox %s: %v", sb.Id, err)
+		}
+	}
+
 	if ips := net.AllocatedIPs(t); len(ips) > 0 {
 		t.Errorf("IPs still allocated after the suite: %v", ips)
 	}
@@ -125,6 +153,32 @@ func TestNodeConformance(t *testing.T) {
 	if rules := framework.IPTablesRules(t, net.Gateway[:strings.LastIndexByte(net.Gateway, '.')+1]); len(rules) > 0 {
 		t.Errorf("iptables rules of the suite's pods left:\n%s", strings.Join(rules, "\n"))
 	}
+}
+
+// focuses are the regular expressions of NODE_E2E_FOCUS_FILE (a line each, # starts a
+// comment) or NODE_E2E_FOCUS.
+func focuses(t *testing.T) []string {
+	file := os.Getenv("NODE_E2E_FOCUS_FILE")
+	if file == "" {
+		if f := os.Getenv("NODE_E2E_FOCUS"); f != "" {
+			return []string{f}
+		}
+		return nil
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(env.Root, file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // hostSkips are the specs this host cannot pass whatever the runtime, each found by a
