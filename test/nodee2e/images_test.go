@@ -15,15 +15,14 @@ import (
 var servedNames = []string{"registry.k8s.io"}
 
 // suiteImages are the images the NodeConformance specs run, each built the way its
-// Dockerfile in k8s.io/kubernetes/test/images describes it: busybox is Debian's (see
-// framework.ImageBuilder) with nmeter; agnhost is the agnhost program of the pinned
+// Dockerfile in k8s.io/kubernetes/test/images describes it: busybox as released; agnhost is the agnhost program of the pinned
 // Kubernetes release, with its entrypoint, default command, accounts and directories,
 // on that busybox (the real one is on Alpine; the suite uses agnhost's own commands and
 // a shell).
 func suiteImages() []framework.SuiteImage {
 	const e2e = "e2e-test-images/"
 	agnhost := func(b *framework.ImageBuilder, files ...string) ([]byte, error) {
-		l, err := busyboxLayer(b, &framework.Accounts{
+		l, err := b.Busybox(&framework.Accounts{
 			Passwd: "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n",
 			Group:  "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n",
 		})
@@ -40,9 +39,10 @@ func suiteImages() []framework.SuiteImage {
 		if err != nil {
 			return nil, err
 		}
-		// The real image's curl and OpenBSD nc (the suite's network specs run them in
-		// agnhost containers), ahead of busybox's nc in PATH.
+		// The real image's bash, curl and OpenBSD nc (the suite's specs run them in
+		// agnhost containers), nc ahead of busybox's in PATH.
 		for _, p := range []struct{ pkg, path, name string }{
+			{"bash", "bin/bash", "bin/bash"},
 			{"curl", "usr/bin/curl", "usr/bin/curl"},
 			{"netcat-openbsd", "bin/nc.openbsd", "usr/bin/nc"},
 		} {
@@ -92,89 +92,12 @@ func suiteImages() []framework.SuiteImage {
 	}
 }
 
-// busybox is the e2e busybox image.
+// busybox is the e2e busybox image: busybox as it is released (see
+// framework.ImageBuilder's UpstreamBusybox), as the real image is.
 func busybox(b *framework.ImageBuilder) ([]byte, error) {
-	l, err := busyboxLayer(b, nil)
+	l, err := b.Busybox(nil)
 	if err != nil {
 		return nil, err
 	}
 	return l.Bytes()
 }
-
-// busyboxLayer is Debian's busybox, which has no nmeter, with an nmeter for the one use
-// the suite makes of it: the time with milliseconds that the Containers Lifecycle specs
-// log, `nmeter -d0 '%3t'`, in busybox and agnhost containers alike.
-func busyboxLayer(b *framework.ImageBuilder, extra *framework.Accounts) (*framework.Layer, error) {
-	nmeter, err := b.StaticC("nmeter", nmeterSource)
-	if err != nil {
-		return nil, err
-	}
-	l, err := b.Busybox(extra)
-	if err != nil {
-		return nil, err
-	}
-	return l.File("bin/nmeter", 0o755, nmeter), nil
-}
-
-// nmeterSource prints FORMAT's text with each %[N]t as the local time with N decimals,
-// a line every -dMSEC (0: at once, again and again), as busybox's nmeter does for %t;
-// any other conversion is refused, not guessed.
-const nmeterSource = `#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
-
-int main(int argc, char **argv) {
-	long delay = 1000;
-	const char *format = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "-d", 2) == 0)
-			delay = atol(argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : "1000"));
-		else
-			format = argv[i];
-	}
-	if (format == NULL) {
-		fprintf(stderr, "usage: nmeter [-dMSEC] FORMAT\n");
-		return 1;
-	}
-	for (;;) {
-		struct timeval tv;
-		struct tm tm;
-		gettimeofday(&tv, NULL);
-		localtime_r(&tv.tv_sec, &tm);
-		for (const char *p = format; *p; p++) {
-			if (*p != '%') {
-				putchar(*p);
-				continue;
-			}
-			int digits = 0;
-			while (p[1] >= '0' && p[1] <= '9')
-				digits = digits * 10 + (*++p - '0');
-			p++;
-			if (*p == '%') {
-				putchar('%');
-			} else if (*p == 't') {
-				printf("%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
-				if (digits > 6)
-					digits = 6;
-				if (digits > 0) {
-					long frac = tv.tv_usec;
-					for (int k = 6; k > digits; k--)
-						frac /= 10;
-					printf(".%0*ld", digits, frac);
-				}
-			} else {
-				fprintf(stderr, "nmeter: only %%t is built in\n");
-				return 1;
-			}
-		}
-		putchar('\n');
-		if (fflush(stdout) != 0)
-			return 0;
-		if (delay > 0)
-			usleep(delay * 1000);
-	}
-}
-`

@@ -32,10 +32,19 @@ func TestNodeConformance(t *testing.T) {
 			t.Cleanup(func() { framework.RemoveCgroup(t, cg) })
 		}
 	}
+	// The dockerd's root is where a node's is, under /var/lib: the suite's hostPath
+	// specs bind /tmp, which Docker refuses to bind private when it holds its root
+	// (dockercri then asks rslave, which needs / to be a shared mount, as systemd makes
+	// it and this host has not).
+	dockerDir, err := os.MkdirTemp("/var/lib", "dcri-e2e-node-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dockerDir) })
 	// test-handler is the runtime handler the suite's RuntimeClass specs ask for.
-	reg, docker := framework.StartServingDockerd(t, dir, servedNames, "--add-runtime", "test-handler=runc")
+	reg, docker := framework.StartServingDockerd(t, dockerDir, servedNames, "--add-runtime", "test-handler=runc")
 	start := time.Now()
-	framework.PushSuiteImages(t, docker.Client, reg, &framework.ImageBuilder{Dir: framework.CacheDir(t, "images"), BashShell: true}, suiteImages())
+	framework.PushSuiteImages(t, docker.Client, reg, &framework.ImageBuilder{Dir: framework.CacheDir(t, "images"), UpstreamBusybox: true}, suiteImages())
 	t.Logf("suite images built and pushed in %s", time.Since(start).Round(time.Second))
 
 	net := env.NewCNINetwork(t)
@@ -107,7 +116,7 @@ func TestNodeConformance(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PATH="+withoutSystemdRun(t, dir))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	start = time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	t.Logf("node e2e ran in %s on %d CPUs", time.Since(start).Round(time.Second), runtime.NumCPU())
 	cases, rerr := framework.ReadJUnit(filepath.Join(report, "junit.xml"))
 	if rerr != nil {

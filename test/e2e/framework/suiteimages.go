@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -83,10 +84,10 @@ func PauseRootFS(*ImageBuilder) ([]byte, error) { return pause.RootFS() }
 // in Dir (see CacheDir).
 type ImageBuilder struct {
 	Dir string
-	// BashShell makes Debian's bash the images' /bin/sh, for a suite whose busybox must
-	// pass its children environment variables that are no shell names ("data-1"):
-	// the real image's shell does, Debian's busybox ash drops them.
-	BashShell bool
+	// UpstreamBusybox makes the images' busybox one built from the source Debian ships,
+	// as busybox releases it (see upstreamBusybox), for a suite that needs what the real
+	// image's busybox does and Debian's does not.
+	UpstreamBusybox bool
 }
 
 // accounts are lines added to the image's /etc/passwd and /etc/group.
@@ -106,39 +107,138 @@ func (b *ImageBuilder) Busybox(extra *Accounts) (*Layer, error) {
 	l := NewLayer().Dir("dev").Dir("etc").Dir("proc").Dir("root").Dir("sys").Dir("tmp").Dir("var/www").
 		File("etc/passwd", 0o644, []byte(passwd)).
 		File("etc/group", 0o644, []byte(group))
+	var busybox string
+	var err error
+	if b.UpstreamBusybox {
+		busybox, err = b.upstreamBusybox()
+	} else {
+		busybox, err = b.DebianFile("busybox", "bin/busybox")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := AddWithLibraries(l, "bin/busybox", busybox); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(busybox, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("busybox --list: %v", err)
+	}
+	applets := strings.Fields(string(out))
 	for _, p := range []struct{ pkg, path, name string }{
-		{"busybox", "bin/busybox", "bin/busybox"},
-		{"procps", "usr/bin/pgrep", "bin/pgrep"},
-		{"util-linux", "usr/bin/ipcs", "bin/ipcs"},
+		{"procps", "usr/bin/pgrep", "pgrep"},
+		{"util-linux", "usr/bin/ipcs", "ipcs"},
 	} {
+		if slices.Contains(applets, p.name) {
+			continue
+		}
 		src, err := b.DebianFile(p.pkg, p.path)
 		if err != nil {
 			return nil, err
 		}
-		if err := AddWithLibraries(l, p.name, src); err != nil {
+		if err := AddWithLibraries(l, "bin/"+p.name, src); err != nil {
 			return nil, err
 		}
 	}
-	out, err := exec.Command(filepath.Join(b.Dir, "busybox", "bin", "busybox"), "--list").Output()
-	if err != nil {
-		return nil, fmt.Errorf("busybox --list: %v", err)
-	}
-	for _, a := range strings.Fields(string(out)) {
-		if a != "busybox" && !(a == "sh" && b.BashShell) {
+	for _, a := range applets {
+		if a != "busybox" {
 			l.HardLink("bin/"+a, "bin/busybox")
 		}
 	}
-	if b.BashShell {
-		src, err := b.DebianFile("bash", "bin/bash")
-		if err != nil {
-			return nil, err
-		}
-		if err := AddWithLibraries(l, "bin/bash", src); err != nil {
-			return nil, err
-		}
-		l.Symlink("bin/sh", "bash")
-	}
 	return l, nil
+}
+
+// upstreamBusybox is busybox built from the source Debian ships, its upstream tarball
+// without Debian's patches (one of them has ash drop environment variables that are no
+// shell names, "data-1", which the real image passes on), with busybox's default
+// configuration, whose applets the real image has (nmeter, nc -u, …); built once into
+// the builder's directory.
+func (b *ImageBuilder) upstreamBusybox() (string, error) {
+	dir := filepath.Join(b.Dir, "busybox-upstream")
+	bin := filepath.Join(dir, "busybox")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.RemoveAll(src); err != nil {
+		return "", err
+	}
+	if err := debianSource(src, "busybox"); err != nil {
+		return "", err
+	}
+	tarballs, _ := filepath.Glob(filepath.Join(src, "busybox_*.orig.tar.*"))
+	if len(tarballs) == 0 {
+		return "", fmt.Errorf("Debian's busybox source has no upstream tarball in %s", src)
+	}
+	run := func(dir string, argv ...string) error {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, Tail(string(out), 20))
+		}
+		return nil
+	}
+	if err := run(src, "tar", "-xf", tarballs[0]); err != nil {
+		return "", err
+	}
+	trees, _ := filepath.Glob(filepath.Join(src, "busybox-*"))
+	if len(trees) != 1 {
+		return "", fmt.Errorf("busybox's tarball made %v in %s", trees, src)
+	}
+	if err := run(trees[0], "make", "defconfig"); err != nil {
+		return "", err
+	}
+	if err := run(trees[0], "make", fmt.Sprintf("-j%d", runtime.NumCPU()), "busybox"); err != nil {
+		return "", err
+	}
+	if err := os.Rename(filepath.Join(trees[0], "busybox"), bin); err != nil {
+		return "", err
+	}
+	return bin, os.RemoveAll(src)
+}
+
+// debianSource downloads the source package pkg into dir, from the source archives of
+// the Debian mirrors this host's apt uses (its deb lines as deb-src, in apt state of
+// dir's own: the host's apt configuration is not changed).
+func debianSource(dir, pkg string) error {
+	etc := filepath.Join(dir, "apt")
+	for _, d := range []string{filepath.Join(etc, "parts"), filepath.Join(etc, "lists", "partial")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	var lines []string
+	if b, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "deb ") {
+				lines = append(lines, "deb-src "+strings.TrimPrefix(strings.TrimSpace(l), "deb "))
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(etc, "sources.list"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	parts, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := strings.ReplaceAll(string(b), "Types: deb\n", "Types: deb-src\n")
+		if err := os.WriteFile(filepath.Join(etc, "parts", filepath.Base(p)), []byte(s), 0o644); err != nil {
+			return err
+		}
+	}
+	opts := []string{"-o", "Dir::Etc::SourceList=" + filepath.Join(etc, "sources.list"), "-o", "Dir::Etc::SourceParts=" + filepath.Join(etc, "parts"),
+		"-o", "Dir::State::Lists=" + filepath.Join(etc, "lists"), "-o", "Debug::NoLocking=1"}
+	for _, args := range [][]string{{"update", "-qq"}, {"source", "--download-only", pkg}} {
+		cmd := exec.Command("apt-get", append(opts, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %s: %v: %s", strings.Join(args, " "), err, Tail(string(out), 20))
+		}
+	}
+	return nil
 }
 
 // PlainBusybox is the e2e busybox image's root filesystem.
