@@ -37,6 +37,11 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	}
 	defer docker.Close()
 	svc := NewService(cfg, docker)
+	// Before any call can write one: a kill during a checkpoint's write left its
+	// temporary file, which nothing else would remove.
+	if err := svc.checkpoints.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
+	}
 	metrics.RegisterViewSize(svc.view.Len)
 	if cfg.MetricsBindAddr != "" {
 		ms, err := metrics.Start(cfg.MetricsBindAddr, cfg.EnablePprof)
