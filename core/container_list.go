@@ -12,7 +12,7 @@ import (
 // sandbox and labels, from the view of Docker: no Docker call.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	objs, gen, err := s.viewKind(typeContainer)
+	objs, gen, err := s.viewKind(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,8 @@ func (s *Service) ListMetricDescriptors(context.Context, *runtimeapi.ListMetricD
 	return &runtimeapi.ListMetricDescriptorsResponse{Descriptors: podmetrics.Descriptors()}, nil
 }
 
-func (s *Service) ListPodSandboxMetrics(context.Context, *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	sandboxes, containers, err := s.podsView()
+func (s *Service) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
+	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
 	}

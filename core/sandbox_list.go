@@ -13,7 +13,7 @@ import (
 // Docker: no Docker call.
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	objs, gen, err := s.viewKind(typeSandbox)
+	objs, gen, err := s.viewKind(ctx, typeSandbox)
 	if err != nil {
 		return nil, err
 	}

@@ -19,9 +19,9 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 	return &runtimeapi.ContainerStatsResponse{Stats: s.containerStats(&insp)}, nil
 }
 
-func (s *Service) ListContainerStats(_ context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
 	f := req.GetFilter()
-	objs, err := s.viewOf(typeContainer)
+	objs, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}
@@ -42,16 +42,16 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 	if err != nil {
 		return nil, err
 	}
-	containers, err := s.viewOf(typeContainer)
+	containers, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.PodSandboxStatsResponse{Stats: s.sandboxStats(&insp, containers)}, nil
 }
 
-func (s *Service) ListPodSandboxStats(_ context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
+func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
-	sandboxes, containers, err := s.podsView()
+	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
 	}
