@@ -41,7 +41,7 @@ type Manager struct {
 func NewManager(opts Options) *Manager {
 	return &Manager{
 		opts: opts,
-		cni:  libcni.NewCNIConfigWithCacheDir(opts.BinDirs, opts.CacheDir, nil),
+		cni:  libcni.NewCNIConfigWithCacheDir(opts.BinDirs, opts.CacheDir, newPluginExec()),
 		conf: configCache{dir: opts.ConfDir, binDirs: opts.BinDirs},
 	}
 }
