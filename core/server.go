@@ -42,6 +42,9 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	if err := svc.checkpoints.RemoveTemps(); err != nil {
 		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
 	}
+	if err := svc.network.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted CNI result writes")
+	}
 	metrics.RegisterViewSize(svc.view.Len)
 	if cfg.MetricsBindAddr != "" {
 		ms, err := metrics.Start(cfg.MetricsBindAddr, cfg.EnablePprof)
@@ -56,6 +59,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	defer stopResume()
 	go svc.resumeLogs(resumeCtx)
 	go svc.view.Run(resumeCtx)
+	go svc.sweepNetworks(resumeCtx, cfg.NetworkSweepInterval)
 
 	streams, err := streaming.Start(streaming.Options{Addr: cfg.StreamingBindAddr, CertFile: cfg.StreamingTLSCertFile, KeyFile: cfg.StreamingTLSKeyFile}, svc.StreamRuntime())
 	if err != nil {

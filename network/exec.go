@@ -21,13 +21,17 @@ import (
 // running on its own by a kill -9 of dockercri finished its ADD after dockercri had
 // restarted and run the pod's DEL, and what it added stayed (firewall's iptables rules).
 // libcni's runner has no way to set that, hence this one.
+//
+// It also keeps each plugin's ADD result as the chain goes (partialResults), and gives
+// the last to a DEL that has no prevResult from libcni.
 type pluginExec struct {
 	*invoke.RawExec // FindInPath
 	version.PluginDecoder
+	partial *partialResults
 }
 
-func newPluginExec() *pluginExec {
-	return &pluginExec{RawExec: &invoke.RawExec{}}
+func newPluginExec(partial *partialResults) *pluginExec {
+	return &pluginExec{RawExec: &invoke.RawExec{}, partial: partial}
 }
 
 // textBusyRetries is how many times a plugin whose binary is being written (a node
@@ -36,6 +40,21 @@ const textBusyRetries = 5
 
 // ExecPlugin runs the plugin with stdin and environ and returns what it printed.
 func (e *pluginExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	cmd, id := envValue(environ, "CNI_COMMAND"), envValue(environ, "CNI_CONTAINERID")
+	if cmd == "DEL" {
+		stdin = withPrevResult(stdin, e.partial.load(id))
+	}
+	out, err := e.run(ctx, pluginPath, stdin, environ)
+	if err == nil && cmd == "ADD" {
+		if serr := e.partial.save(id, out); serr != nil {
+			// Without it a DEL after a failure could not undo all: fail the ADD now.
+			return nil, fmt.Errorf("keep the plugin's result: %w", serr)
+		}
+	}
+	return out, err
+}
+
+func (e *pluginExec) run(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
 	for try := 0; ; try++ {
 		out, stderr, err := runBound(ctx, pluginPath, stdin, environ)
 		if errors.Is(err, syscall.ETXTBSY) && try < textBusyRetries {

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		// Run the plugin from another goroutine, as a CRI call would, and wait.
 		done := make(chan error)
 		go func() {
-			_, err := newPluginExec().ExecPlugin(context.Background(), plugin, nil, os.Environ())
+			_, err := newPluginExec(nil).ExecPlugin(context.Background(), plugin, nil, os.Environ())
 			done <- err
 		}()
 		fmt.Fprintln(os.Stderr, <-done)
@@ -87,15 +87,49 @@ func TestPluginError(t *testing.T) {
 		if err := os.WriteFile(plugin, []byte("#!/bin/sh\n"+c.script+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		_, err := newPluginExec().ExecPlugin(context.Background(), plugin, nil, nil)
+		_, err := newPluginExec(nil).ExecPlugin(context.Background(), plugin, nil, nil)
 		var cniErr *types.Error
 		if !errors.As(err, &cniErr) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want a CNI error with %q", c.script, err, c.want)
 		}
 		os.Remove(plugin)
 	}
-	out, err := newPluginExec().ExecPlugin(context.Background(), "/bin/echo", nil, nil)
+	out, err := newPluginExec(nil).ExecPlugin(context.Background(), "/bin/echo", nil, nil)
 	if err != nil || string(out) != "\n" {
 		t.Errorf("echo: %q, %v", out, err)
+	}
+}
+
+// Each plugin's ADD result is kept as the chain goes, and a DEL that libcni gives no
+// prevResult (the ADD never finished whole) gets the last, which firewall needs to find
+// its rules; a DEL with a prevResult keeps its own.
+func TestDelGetsThePartialResult(t *testing.T) {
+	dir := t.TempDir()
+	partial := &partialResults{dir: filepath.Join(dir, "state")}
+	e := newPluginExec(partial)
+	add := filepath.Join(dir, "add")
+	if err := os.WriteFile(add, []byte(`#!/bin/sh
+echo '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}'
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := func(cmd string) []string { return []string{"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=sb1"} }
+	if _, err := e.ExecPlugin(context.Background(), add, []byte(`{"cniVersion":"1.0.0"}`), env("ADD")); err != nil {
+		t.Fatal(err)
+	}
+	del := filepath.Join(dir, "del")
+	if err := os.WriteFile(del, []byte("#!/bin/sh\ncat\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.ExecPlugin(context.Background(), del, []byte(`{"cniVersion":"1.0.0","name":"net"}`), env("DEL"))
+	if err != nil || !strings.Contains(string(out), `"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}`) {
+		t.Errorf("DEL without a prevResult got config %s (%v), want the ADD's result as prevResult", out, err)
+	}
+	own := `{"cniVersion":"1.0.0","prevResult":{"ips":[]}}`
+	if out, _ := e.ExecPlugin(context.Background(), del, []byte(own), env("DEL")); string(out) != own {
+		t.Errorf("DEL with its own prevResult got %s", out)
+	}
+	if err := partial.drop("sb1"); err != nil || partial.load("sb1") != nil {
+		t.Errorf("after drop: %v, %s", err, partial.load("sb1"))
 	}
 }

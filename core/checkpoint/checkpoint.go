@@ -121,8 +121,12 @@ const tempInfix = ".tmp-"
 // RemoveTemps removes the temporary files that a crash in the middle of a Save left
 // (a rename that never came): nothing else would ever remove them. It is for start-up,
 // before any Save runs.
-func (s *Store) RemoveTemps() error {
-	entries, err := os.ReadDir(s.dir)
+func (s *Store) RemoveTemps() error { return RemoveTemps(s.dir) }
+
+// RemoveTemps removes from dir the temporary files of WriteFileAtomic calls a crash
+// cut short. Nothing may write in dir meanwhile.
+func RemoveTemps(dir string) error {
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	} else if err != nil {
@@ -131,7 +135,7 @@ func (s *Store) RemoveTemps() error {
 	var errs []error
 	for _, e := range entries {
 		if name := e.Name(); strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix) && e.Type().IsRegular() {
-			if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
