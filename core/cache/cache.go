@@ -199,7 +199,9 @@ func (c *Cache) resync(ctx context.Context) error {
 		objs[s.ID] = &insp
 	}
 	c.mu.Lock()
+	// A new run of the event stream: a new epoch (facts read before are stale).
 	c.objs, c.synced = objs, true
+	c.epoch++
 	c.changed()
 	c.mu.Unlock()
 	return nil

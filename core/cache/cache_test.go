@@ -169,7 +169,9 @@ func TestViewFollowsEvents(t *testing.T) {
 		t.Errorf("destroy change = %+v", ch)
 	}
 
-	// A broken stream: the view is not current until it lists again, and then it is.
+	// A broken stream: the view is not current until it lists again, and then it is,
+	// in a new epoch.
+	epochBefore, _ := c.Epoch()
 	f.put("bbb333", "running", true) // missed while the stream was down
 	f.errs <- errors.New("stream broke")
 	deadline := time.Now().Add(5 * time.Second)
@@ -178,6 +180,9 @@ func TestViewFollowsEvents(t *testing.T) {
 			t.Fatal("the view did not list again after the stream broke")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if after, live := c.Epoch(); after == epochBefore || !live {
+		t.Errorf("epoch %d (live %v) after the view listed again, %d before", after, live, epochBefore)
 	}
 }
 
