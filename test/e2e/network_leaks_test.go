@@ -104,6 +104,8 @@ type leftovers struct {
 	words []string
 	// pids are the pods' pause processes.
 	pids []int
+	// docker is the Docker Engine of the pods, when not the suite's.
+	docker *framework.Dockerd
 }
 
 // checkNothingLeft fails the test if the pods of network n, all removed, left anything
@@ -142,7 +144,11 @@ func checkNothingLeft(t *testing.T, n *framework.CNINetwork, d *framework.Docker
 			t.Errorf("temporary files left: %v", files)
 		}
 	}
-	list, err := env.Docker.Client.ContainerList(context.Background(), container.ListOptions{All: true})
+	docker := env.Docker
+	if l.docker != nil {
+		docker = l.docker
+	}
+	list, err := docker.Client.ContainerList(context.Background(), container.ListOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
