@@ -51,6 +51,9 @@ func (s *Service) sweepOnce(ctx context.Context) {
 // sweepSandbox tears down the network of one sandbox if it needs it, and removes the
 // checkpoint of one Docker no longer has once nothing is left to tear down.
 func (s *Service) sweepSandbox(ctx context.Context, id string) {
+	if obj, err := s.view.Get(id); err == nil && running(obj) {
+		return // the common case, known without asking Docker
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	unlock := s.netLocks.lock(id)
