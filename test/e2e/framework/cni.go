@@ -38,15 +38,22 @@ var cniSubnets atomic.Int32
 
 func init() { cniSubnets.Store(mathrand.Int32N(254)) }
 
-// nextSubnet is the next third octet, 1 to 254, that no address of this host is in.
+// nextSubnet is the next third octet, 1 to 254, that no address of this host is in
+// and no iptables rule names (what another run left there would look like a leak of
+// this one's).
 func nextSubnet() int32 {
 	addrs, _ := net.InterfaceAddrs()
-	for {
+	rules, _ := exec.Command("iptables-save").Output()
+	for tries := 0; ; tries++ {
 		n := cniSubnets.Add(1)%254 + 1
 		prefix := fmt.Sprintf("10.123.%d.", n)
-		if !slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
-			return n
+		if slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
+			continue
 		}
+		if tries < 254 && (strings.Contains(string(rules), " "+prefix) || strings.Contains(string(rules), "/"+prefix)) {
+			continue
+		}
+		return n
 	}
 }
 
