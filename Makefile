@@ -19,7 +19,7 @@ DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit e2e e2e-kubelet kubelet critest critest-bin crictl bench vet fmt clean install deb
+.PHONY: all build run test unit e2e e2e-kubelet kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -50,6 +50,7 @@ vet:
 	$(GO) vet -tags bench ./test/bench/...
 	$(GO) vet -tags kubelet ./test/kubelet/...
 	$(GO) vet -tags critest ./test/critest/...
+	$(GO) vet -tags nodee2e ./test/nodee2e/...
 
 unit:
 	$(GO) test -count=1 ./...
@@ -89,6 +90,26 @@ critest: build critest-bin crictl
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) CRITEST_BIN=$(CURDIR)/$(CRITEST) CRICTL_BIN=$(CURDIR)/$(CRICTL) \
 		CRITEST_SKIP='$(CRITEST_SKIP)' CRITEST_FOCUS='$(CRITEST_FOCUS)' \
 		$(GO) test -count=1 -tags critest -timeout 60m -v ./test/critest/...
+
+# e2e-node: the Kubernetes node e2e suite (test/e2e_node of the release hack/kubelet pins,
+# a test binary built from the Go module proxy with the ginkgo command that runs it in
+# parallel, and agnhost for its images) against the real kubelet on dockercri, on a
+# dockerd of the test's own (test/nodee2e). NODE_E2E_FOCUS selects specs (default every
+# NodeConformance spec); NODE_E2E_SKIP takes out what cannot run here, each for the
+# reason given below (docs/conformance.md has the suite's result).
+E2E_NODE  := bin/e2e_node.test
+GINKGO    := bin/ginkgo
+AGNHOST   := bin/agnhost
+NODE_E2E_SKIP ?= \[Serial\]|\[Slow\]|\[Disruptive\]|\[Flaky\]|\[Feature:[^]]+\]|\[Benchmark\]
+e2e-node-bin:
+	cd hack/kubelet && $(GO) test -c -vet=off -o $(CURDIR)/$(E2E_NODE) k8s.io/kubernetes/test/e2e_node && \
+		$(GO) build -o $(CURDIR)/$(GINKGO) github.com/onsi/ginkgo/v2/ginkgo && \
+		CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(CURDIR)/$(AGNHOST) k8s.io/kubernetes/test/images/agnhost
+e2e-node: build kubelet e2e-node-bin
+	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) E2E_NODE_BIN=$(CURDIR)/$(E2E_NODE) \
+		GINKGO_BIN=$(CURDIR)/$(GINKGO) AGNHOST_BIN=$(CURDIR)/$(AGNHOST) \
+		NODE_E2E_FOCUS='$(NODE_E2E_FOCUS)' NODE_E2E_SKIP='$(NODE_E2E_SKIP)' NODE_E2E_PROCS='$(NODE_E2E_PROCS)' \
+		$(GO) test -count=1 -tags nodee2e -timeout 150m -v ./test/nodee2e/...
 
 # bench: pod start-up against the Docker floor; the kubelet's polling at 10, 50 and 200 running pods against the Docker calls
 # cri-dockerd makes for the same answers (latency, dockercri's and dockerd's CPU per call); idle CPU, RSS; log throughput.

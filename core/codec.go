@@ -11,7 +11,7 @@ import (
 )
 
 // answerCodec is gRPC's proto codec, except for the answers of ListPodSandbox and
-// ListContainers: their items are encoded once each and kept beside the memo of the
+// ListContainers, and the messages of their Stream* twins: their items are encoded once each and kept beside the memo of the
 // view's CRI form, so a list costs a copy of bytes instead of marshalling every item's
 // label and annotation maps, which protobuf-go does through reflection — most of a
 // list's CPU at 200 pods, by pprof — at each of the kubelet's polls.
@@ -27,8 +27,10 @@ func newAnswerCodec(s *Service) answerCodec {
 // The field numbers of the lists' items; ok is false if a message has other fields
 // (a newer CRI), whose answers are then marshalled as usual.
 var (
-	sandboxesField, sandboxesOnly   = onlyField(&runtimeapi.ListPodSandboxResponse{}, "items")
-	containersField, containersOnly = onlyField(&runtimeapi.ListContainersResponse{}, "containers")
+	sandboxesField, sandboxesOnly               = onlyField(&runtimeapi.ListPodSandboxResponse{}, "items")
+	containersField, containersOnly             = onlyField(&runtimeapi.ListContainersResponse{}, "containers")
+	streamSandboxesField, streamSandboxesOnly   = onlyField(&runtimeapi.StreamPodSandboxesResponse{}, "pod_sandboxes")
+	streamContainersField, streamContainersOnly = onlyField(&runtimeapi.StreamContainersResponse{}, "containers")
 )
 
 func onlyField(m proto.Message, name protoreflect.Name) (protowire.Number, bool) {
@@ -49,6 +51,14 @@ func (c answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 	case *runtimeapi.ListContainersResponse:
 		if containersOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
 			return encodeList(containersField, c.s.containerItems.encoded, m.Containers)
+		}
+	case *runtimeapi.StreamPodSandboxesResponse:
+		if streamSandboxesOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
+			return encodeList(streamSandboxesField, c.s.sandboxItems.encoded, m.PodSandboxes)
+		}
+	case *runtimeapi.StreamContainersResponse:
+		if streamContainersOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
+			return encodeList(streamContainersField, c.s.containerItems.encoded, m.Containers)
 		}
 	}
 	return c.CodecV2.Marshal(v)

@@ -60,3 +60,38 @@ func TestAnswerCodecLists(t *testing.T) {
 		t.Errorf("VersionResponse: %d bytes, %v", len(data.Materialize()), err)
 	}
 }
+
+// The Stream* messages of sandboxes and containers are written from the kept
+// encodings too; items the view does not hold (a list's trimmed copies) are encoded
+// but not kept, so that no call adds to what is kept.
+func TestAnswerCodecStreamsAndCopies(t *testing.T) {
+	if !streamSandboxesOnly || !streamContainersOnly {
+		t.Fatal("a stream message has fields besides its items: answerCodec falls back to plain marshalling")
+	}
+	s := &Service{}
+	codec := newAnswerCodec(s)
+	obj := &container.InspectResponse{}
+	sb := &runtimeapi.PodSandbox{Id: "a", Annotations: map[string]string{"k": "v"}}
+	items := s.sandboxItems.each(1, []*container.InspectResponse{obj}, func(*container.InspectResponse) (*runtimeapi.PodSandbox, error) { return sb, nil })
+	want := &runtimeapi.StreamPodSandboxesResponse{PodSandboxes: items}
+	data, err := codec.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &runtimeapi.StreamPodSandboxesResponse{}
+	if err := proto.Unmarshal(data.Materialize(), got); err != nil || !proto.Equal(got, want) {
+		t.Errorf("decoded %v, %v; want %v", got, err, want)
+	}
+	if s.sandboxItems.wire[sb] == nil {
+		t.Error("the streamed item's encoding is not kept")
+	}
+	trimmed, _ := sandboxWithoutAnnotations(sb)
+	for range 3 {
+		if _, err := codec.Marshal(&runtimeapi.ListPodSandboxResponse{Items: []*runtimeapi.PodSandbox{trimmed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.sandboxItems.wire) != 1 {
+		t.Errorf("%d encodings kept after answers of a trimmed copy, want 1", len(s.sandboxItems.wire))
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
 // CreateContainer creates a container in a sandbox: in the pause container's network,
@@ -53,7 +55,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		// The kubelet makes the container's log directory; a client that did not still
 		// gets its log.
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-			return nil, status.Errorf(codes.Internal, "create log directory of %s: %v", cfg.GetMetadata().GetName(), err)
+			return nil, grpcerr.Wrap(err, "create log directory of "+cfg.GetMetadata().GetName())
 		}
 	}
 	dcfg, hc, err := s.containerDockerConfig(cfg, sandbox.ID, sandbox.HostConfig, logPath)
@@ -120,6 +122,10 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		return nil, nil, err
 	}
 	for _, d := range cfg.GetDevices() {
+		// Docker would look a relative path up from its own working directory.
+		if !filepath.IsAbs(d.GetHostPath()) {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %q is not an absolute path", d.GetHostPath())
+		}
 		perms := d.GetPermissions()
 		if perms == "" {
 			perms = "rwm"

@@ -66,6 +66,9 @@ func (s *Service) containerEvent(ctx context.Context, ch cache.Change) *runtimea
 	if sb, err := s.view.Get(sandboxID); err == nil {
 		cp, _ := s.checkpoints.Load(sb.ID)
 		if st, err := sandboxStatus(*sb, cp); err == nil {
+			if s.starting.has(sb.ID) {
+				st.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+			}
 			ev.PodSandboxStatus = st
 		}
 	}

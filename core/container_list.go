@@ -6,12 +6,30 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/batch"
 )
 
 // ListContainers lists the pods' containers, filtered by id (full or prefix), state,
 // sandbox and labels, from the view of Docker: no Docker call.
+// An answer over the message limit is ResourceExhausted: the kubelet reads each
+// container's annotations (its hash, restart count), so none can be left out.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	f := req.GetFilter()
+	items, err := s.containerList(ctx, req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := s.containerItems.sizes(items)
+	if err != nil {
+		return nil, err
+	}
+	if items, err = batch.Fit("ListContainers", "StreamContainers", items, sizes, nil); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ListContainersResponse{Containers: items}, nil
+}
+
+func (s *Service) containerList(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
 	objs, gen, err := s.viewKind(ctx, typeContainer)
 	if err != nil {
 		return nil, err
@@ -25,7 +43,7 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 		}
 		out = append(out, ctr)
 	}
-	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+	return out, nil
 }
 
 func containerFromInspect(insp *container.InspectResponse) (*runtimeapi.Container, error) {

@@ -2,12 +2,15 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/crilog"
+	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
 // logCopier copies containers' output into their CRI log files (core/crilog).
@@ -39,7 +42,10 @@ func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.Reopen
 		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", insp.ID)
 	}
 	if err := s.logs.Reopen(insp.ID); err != nil {
-		return nil, status.Errorf(codes.Internal, "reopen log of %s: %v", insp.ID, err)
+		if errors.Is(err, crilog.ErrNoCopier) {
+			return nil, status.Errorf(codes.FailedPrecondition, "reopen log of %s: %v", insp.ID, err)
+		}
+		return nil, grpcerr.Wrap(err, "reopen log of "+insp.ID)
 	}
 	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }

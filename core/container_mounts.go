@@ -32,8 +32,9 @@ func (s *Service) mountFeatures() mountFeatures {
 }
 
 // dockerMounts translates CRI mounts into Docker bind mounts, and image mounts. The
-// host path must exist (a bind of a missing path is an error, not a new empty
-// directory) and a symlink is followed, as the kubelet expects of every runtime.
+// host path must be absolute (a relative one is not resolved against dockercri's
+// working directory) and exist (a bind of a missing path is an error, not a new empty
+// directory); a symlink is followed, as the kubelet expects of every runtime.
 func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, error) {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
@@ -47,6 +48,9 @@ func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, err
 		}
 		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
 			return nil, status.Errorf(codes.InvalidArgument, "mount %v needs a host and a container path", m)
+		}
+		if !filepath.IsAbs(m.GetHostPath()) {
+			return nil, status.Errorf(codes.InvalidArgument, "mount source %q is not an absolute path", m.GetHostPath())
 		}
 		src, err := filepath.EvalSymlinks(m.GetHostPath())
 		if err != nil {

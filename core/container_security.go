@@ -2,12 +2,18 @@ package core
 
 import (
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -139,11 +145,62 @@ func seccompOpt(p *runtimeapi.SecurityProfile, path string) (string, error) {
 	return "", status.Errorf(codes.InvalidArgument, "seccomp profile %q: unknown form", path)
 }
 
-// localSeccomp reads a seccomp profile file: Docker's API takes the profile itself.
+// fileKind names a file's kind, for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
+}
+
+// maxSeccompProfile bounds a Localhost seccomp profile: Docker's own default profile is
+// about 20 KiB, and the profile goes whole into the container's Docker config, which
+// dockercri's view keeps in memory.
+const maxSeccompProfile = 1 << 20
+
+// localSeccomp reads a seccomp profile file: Docker's API takes the profile itself. It
+// must be a readable regular file at an absolute path (not one resolved against
+// dockercri's working directory) that parses as a Docker seccomp profile: else Docker
+// would fail the container's start instead (a 500, Internal), or, for an empty file
+// such as /dev/null, silently apply its default profile; a FIFO would hang the call
+// and a device such as /dev/zero would be read without end.
 func localSeccomp(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	if !filepath.IsAbs(path) {
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %q is not an absolute path", path)
+	}
+	// O_NONBLOCK: opening a FIFO does not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "seccomp profile: %v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile: %v", err)
+	case !st.Mode().IsRegular():
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s is a %s, not a regular file", path, fileKind(st.Mode()))
+	case st.Size() > maxSeccompProfile:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s has %d bytes, more than the %d a profile may have", path, st.Size(), maxSeccompProfile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+	switch {
+	case err != nil:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s: %v", path, err)
+	case len(b) > maxSeccompProfile:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s has more than the %d bytes a profile may have", path, maxSeccompProfile)
+	}
+	// Docker's own parser and checks (moby's profiles/seccomp), as its daemon applies
+	// them at start; the capabilities only select conditional rules.
+	if _, err := seccomp.LoadProfile(string(b), &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}); err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s: %v", path, err)
 	}
 	return "seccomp=" + string(b), nil
 }

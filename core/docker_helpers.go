@@ -124,7 +124,7 @@ func writeResolvConf(insp *container.InspectResponse, dns *runtimeapi.DNSConfig)
 		return err
 	}
 	if err := os.WriteFile(insp.ResolvConfPath, content, 0o644); err != nil {
-		return status.Errorf(codes.Internal, "write resolv.conf of sandbox %s: %v", id, err)
+		return grpcerr.Wrap(err, "write resolv.conf of sandbox "+id)
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func resolvConf(dns *runtimeapi.DNSConfig) ([]byte, error) {
 	if len(dns.GetServers()) == 0 && len(dns.GetSearches()) == 0 && len(dns.GetOptions()) == 0 {
 		b, err := os.ReadFile(hostResolvConf)
 		if err != nil {
-			return nil, status.Errorf(codes.Internal, "read the host's resolv.conf: %v", err)
+			return nil, grpcerr.Wrap(err, "read the host's resolv.conf")
 		}
 		return b, nil
 	}

@@ -90,11 +90,19 @@ func matchSelector(labels, selector map[string]string) bool {
 }
 
 // checkLabels applies the Kubernetes limits to a sandbox's or container's labels and
-// annotations (qualified keys, 63-character label values, annotations 256 KiB in all),
-// which every pod the API server admits meets: a request beyond them is refused rather
-// than kept, since every list answer carries them.
+// annotations, so that what every list answer carries stays bounded: qualified keys,
+// and labels, like annotations, 256 KiB in all. A label value's own Kubernetes limit
+// (63 characters) is not one: the kubelet labels each sandbox and container with its
+// pod's name, which may be 253 characters long.
 func checkLabels(what string, labels, annotations map[string]string) error {
-	errs := metav1validation.ValidateLabels(labels, field.NewPath("labels"))
+	path := field.NewPath("labels")
+	var errs field.ErrorList
+	for k := range labels {
+		errs = append(errs, metav1validation.ValidateLabelName(k, path)...)
+	}
+	if err := apivalidation.ValidateAnnotationsSize(labels); err != nil {
+		errs = append(errs, field.TooLong(path, "", apivalidation.TotalAnnotationSizeLimitB))
+	}
 	errs = append(errs, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations"))...)
 	if len(errs) > 0 {
 		return status.Errorf(codes.InvalidArgument, "%s: %v", what, errs.ToAggregate())

@@ -20,7 +20,8 @@ type memo[T interface {
 	gen   uint64
 	out   []T // for gen; shared: read, never modify
 	// wire is the protobuf encoding of the items sent so far (answerCodec), kept
-	// while the items are.
+	// while the items are: each of out has a key, nil until encoded. Other items
+	// (trimmed copies of an answer too large) are encoded, not kept.
 	wire map[T][]byte
 }
 
@@ -48,9 +49,7 @@ func (m *memo[T]) each(gen uint64, objs []*container.InspectResponse, conv func(
 	}
 	wire := make(map[T][]byte, len(out))
 	for _, item := range out {
-		if b, ok := m.wire[item]; ok {
-			wire[item] = b
-		}
+		wire[item] = m.wire[item]
 	}
 	m.items, m.gen, m.out, m.wire = next, gen, out, wire
 	return out
@@ -60,21 +59,33 @@ func (m *memo[T]) each(gen uint64, objs []*container.InspectResponse, conv func(
 func (m *memo[T]) encoded(items []T) ([][]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.wire == nil {
-		m.wire = map[T][]byte{}
-	}
 	out := make([][]byte, len(items))
 	for i, item := range items {
-		b, ok := m.wire[item]
-		if !ok {
+		b, held := m.wire[item]
+		if b == nil {
 			var err error
 			if b, err = proto.Marshal(item); err != nil {
 				return nil, err
 			}
-			// Kept until each sees a generation without the item.
-			m.wire[item] = b
+			if held {
+				// Kept until each sees a generation without the item.
+				m.wire[item] = b
+			}
 		}
 		out[i] = b
 	}
 	return out, nil
+}
+
+// sizes are the encoded sizes of items (made and kept as encoded does).
+func (m *memo[T]) sizes(items []T) ([]int, error) {
+	parts, err := m.encoded(items)
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int, len(parts))
+	for i, p := range parts {
+		sizes[i] = len(p)
+	}
+	return sizes, nil
 }

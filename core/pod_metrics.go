@@ -21,6 +21,17 @@ func (s *Service) ListMetricDescriptors(context.Context, *runtimeapi.ListMetricD
 }
 
 func (s *Service) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
+	out, err := s.podMetricsList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = batch.Fit("ListPodSandboxMetrics", "StreamPodSandboxMetrics", out, batch.ProtoSizes(out), nil); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: out}, nil
+}
+
+func (s *Service) podMetricsList(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
 	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
@@ -41,15 +52,15 @@ func (s *Service) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListP
 		}
 		out = append(out, podmetrics.ForPod(metricsPod(sb, st, byID), now))
 	}
-	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: out}, nil
+	return out, nil
 }
 
 func (s *Service) StreamPodSandboxMetrics(_ *runtimeapi.StreamPodSandboxMetricsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxMetricsResponse]) error {
-	resp, err := s.ListPodSandboxMetrics(stream.Context(), &runtimeapi.ListPodSandboxMetricsRequest{})
+	out, err := s.podMetricsList(stream.Context())
 	if err != nil {
 		return err
 	}
-	return batch.Send(resp.GetPodMetrics(), func(b []*runtimeapi.PodSandboxMetrics) *runtimeapi.StreamPodSandboxMetricsResponse {
+	return batch.Send(out, batch.ProtoSizes(out), func(b []*runtimeapi.PodSandboxMetrics) *runtimeapi.StreamPodSandboxMetricsResponse {
 		return &runtimeapi.StreamPodSandboxMetricsResponse{PodSandboxMetrics: b}
 	}, stream.Send)
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/network"
 )
 
@@ -29,7 +30,7 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 	}
 	cp.Network = name
 	if err := s.checkpoints.Save(id, cp); err != nil {
-		return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+		return grpcerr.Wrap(err, "checkpoint sandbox "+id)
 	}
 	netns := netnsPath(*insp)
 	if netns == "" {
@@ -50,7 +51,7 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 	}
 	cp.IPs = att.IPs
 	if err := s.checkpoints.Save(id, cp); err != nil {
-		return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+		return grpcerr.Wrap(err, "checkpoint sandbox "+id)
 	}
 	return nil
 }
@@ -89,7 +90,7 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 	if cp != nil {
 		cp.NetworkTornDown = true
 		if err := s.checkpoints.Save(insp.ID, cp); err != nil {
-			return status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", insp.ID, err)
+			return grpcerr.Wrap(err, "checkpoint sandbox "+insp.ID)
 		}
 	}
 	return nil
@@ -120,10 +121,11 @@ func cniPorts(pms []checkpoint.PortMapping) []network.PortMapping {
 }
 
 // networkError is a network failure as a gRPC status: no usable config is a failed
-// precondition, a plugin's failure is internal.
+// precondition; a plugin's error has the code of its class (grpcerr: its CNI error
+// code, a deadline, a bad pod annotation), else Internal.
 func networkError(err error, what string) error {
 	if errors.Is(err, network.ErrNotReady) {
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, err)
 	}
-	return status.Errorf(codes.Internal, "%s: %v", what, err)
+	return grpcerr.Wrap(err, what)
 }

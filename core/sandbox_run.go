@@ -44,7 +44,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	if dir := cfg.GetLogDirectory(); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, status.Errorf(codes.Internal, "create log directory %s: %v", dir, err)
+			return nil, grpcerr.Wrap(err, "create log directory "+dir)
 		}
 	}
 	image, err := s.sandboxImage(ctx)
@@ -66,6 +66,8 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err != nil {
 		return nil, err
 	}
+	s.starting.add(id)
+	defer s.starting.remove(id)
 	// From here on a failure removes what was made (what can be removed now: see
 	// discardSandbox): the kubelet will try a new sandbox.
 	started := false
@@ -81,7 +83,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		LogDirectory: cfg.GetLogDirectory(),
 	}
 	if err := s.checkpoints.Save(id, cp); err != nil {
-		return nil, status.Errorf(codes.Internal, "checkpoint sandbox %s: %v", id, err)
+		return nil, grpcerr.Wrap(err, "checkpoint sandbox "+id)
 	}
 	if err := s.docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start sandbox "+name)
@@ -90,7 +92,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	// and the view (the next list shows the sandbox).
 	insp, err := s.view.Refresh(ctx, id)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "inspect sandbox %s: %v", id, err)
+		return nil, grpcerr.Wrap(err, "inspect sandbox "+id)
 	}
 	// Docker makes the resolv.conf at start; the pause program never reads it, and the
 	// pod's containers, which share it, come later.

@@ -30,6 +30,9 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	if err != nil {
 		return nil, err
 	}
+	if s.starting.has(insp.ID) {
+		st.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: st}
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "checkpoint": cp})

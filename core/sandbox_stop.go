@@ -8,8 +8,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
@@ -95,7 +93,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	s.refresh(ctx, insp.ID)
 	if err := s.checkpoints.Delete(insp.ID); err != nil {
-		return nil, status.Errorf(codes.Internal, "remove checkpoint of sandbox %s: %v", insp.ID, err)
+		return nil, grpcerr.Wrap(err, "remove checkpoint of sandbox "+insp.ID)
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }

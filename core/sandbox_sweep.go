@@ -6,11 +6,10 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/network"
 )
 
@@ -94,7 +93,7 @@ func (s *Service) forgetSandbox(ctx context.Context, id string, cp *checkpoint.S
 		}
 	}
 	if err := s.checkpoints.Delete(id); err != nil {
-		return status.Errorf(codes.Internal, "remove checkpoint of sandbox %s: %v", id, err)
+		return grpcerr.Wrap(err, "remove checkpoint of sandbox "+id)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -281,5 +282,80 @@ func TestCDIDeviceRequests(t *testing.T) {
 	s.docker = versionedEngine{version: "1.41"}
 	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "nvidia.com/gpu=0"}}, &container.HostConfig{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker 20.10: %v", err)
+	}
+}
+
+// A Localhost seccomp profile is a readable regular file at an absolute path that
+// parses as Docker's seccomp profile; anything else is InvalidArgument at create, not
+// a failed start (Docker 20.10 checks it only then), a hang (a FIFO), an endless read
+// (a device), or Docker's default profile in its place (an empty file).
+func TestLocalhostSeccompProfile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.json", `{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}`)
+	if opt, err := localSeccomp(good); err != nil || !strings.HasPrefix(opt, `seccomp={"defaultAction"`) {
+		t.Errorf("a good profile: %q, %v", opt, err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relative, err := filepath.Rel(wd, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{
+		"relative to the working directory": relative,
+		"missing":                           filepath.Join(dir, "nosuch.json"),
+		"a directory":                       dir,
+		"a FIFO":                            fifo,
+		"a device, empty":                   "/dev/null",
+		"a device, endless":                 "/dev/zero",
+		"empty":                             write("empty.json", ""),
+		"not JSON":                          write("text", "allow everything"),
+		"JSON, not a profile":               write("list.json", `[1, 2, 3]`),
+		"a profile Docker refuses":          write("both.json", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"read","names":["write"],"action":"SCMP_ACT_ERRNO"}]}`),
+		"too large":                         write("big.json", `{"defaultAction":"SCMP_ACT_ALLOW","comment":"`+strings.Repeat("x", maxSeccompProfile)+`"}`),
+	} {
+		if _, err := localSeccomp(path); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s (%s): %v, want InvalidArgument", name, path, err)
+		}
+	}
+}
+
+// A mount's or device's host path relative to dockercri's working directory is
+// refused, not resolved there.
+func TestRelativeHostPaths(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	relative, err := filepath.Rel(wd, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dockerMounts([]*runtimeapi.Mount{{HostPath: relative, ContainerPath: "/data"}}, mountFeatures{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("mount of %q: %v, want InvalidArgument", relative, err)
+	}
+	s := testService()
+	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+		Devices: []*runtimeapi.Device{{HostPath: "dev/null", ContainerPath: "/dev/x", Permissions: "rwm"}}}
+	if _, _, err := s.containerDockerConfig(cfg, "sb", &container.HostConfig{}, ""); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("device dev/null: %v, want InvalidArgument", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/engine"
 	"github.com/dockercri/dockercri/metrics"
@@ -25,8 +26,9 @@ import (
 // shutdownGrace bounds how long in-flight calls may finish after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
-// maxMsgSize matches the kubelet's CRI client, so large lists pass both ways.
-const maxMsgSize = 16 * 1024 * 1024
+// maxMsgSize matches the kubelet's CRI client, so large lists pass both ways; the
+// lists keep their answers within it (core/batch).
+const maxMsgSize = batch.MaxMessage
 
 // Serve runs dockercri until ctx ends, then stops accepting calls, lets the ones in
 // flight finish (for at most shutdownGrace) and removes the socket.

@@ -49,6 +49,7 @@ type Service struct {
 	kinds          viewByKind
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
+	starting       startingSandboxes
 }
 
 // NewService returns the CRI services on docker.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/batch"
 )
 
 // The stats RPCs read the kernel (core/stats) for the objects of the view: no Docker
@@ -19,8 +21,21 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 	return &runtimeapi.ContainerStatsResponse{Stats: s.containerStats(&insp)}, nil
 }
 
+// The stats lists over the message limit leave out the annotations of the biggest
+// items' attributes, which the kubelet never reads there (only their ids and
+// metadata), until they fit (lists.go).
 func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	f := req.GetFilter()
+	out, err := s.containerStatsList(ctx, req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	if out, err = batch.Fit("ListContainerStats", "StreamContainerStats", out, batch.ProtoSizes(out), containerStatsWithoutAnnotations); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+}
+
+func (s *Service) containerStatsList(ctx context.Context, f *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error) {
 	objs, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return nil, err
@@ -34,7 +49,7 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 			out = append(out, st)
 		}
 	}
-	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+	return out, nil
 }
 
 func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
@@ -50,7 +65,17 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 }
 
 func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	f := req.GetFilter()
+	out, err := s.sandboxStatsList(ctx, req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	if out, err = batch.Fit("ListPodSandboxStats", "StreamPodSandboxStats", out, batch.ProtoSizes(out), sandboxStatsWithoutAnnotations); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
+}
+
+func (s *Service) sandboxStatsList(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
 	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
@@ -64,7 +89,7 @@ func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListP
 			out = append(out, st)
 		}
 	}
-	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
+	return out, nil
 }
 
 func running(insp *container.InspectResponse) bool { return insp.State != nil && insp.State.Running }

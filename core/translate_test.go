@@ -332,13 +332,14 @@ func TestEngineAPIProblem(t *testing.T) {
 // Labels and annotations within the Kubernetes limits pass, as every admitted pod's do;
 // beyond them they are InvalidArgument.
 func TestCheckLabels(t *testing.T) {
-	ok := map[string]string{"io.kubernetes.pod.name": "web", "app": "x"}
+	// A pod's name may be 253 characters long; the kubelet puts it in a label.
+	ok := map[string]string{"io.kubernetes.pod.name": strings.Repeat("p", 253), "app": "x"}
 	if err := checkLabels("pod", ok, map[string]string{"kubernetes.io/config.seen": "2026-12-01T10:00:00Z", "x": strings.Repeat("y", 100<<10)}); err != nil {
 		t.Errorf("the kubelet's labels: %v", err)
 	}
 	for name, tc := range map[string][2]map[string]string{
 		"annotations over 256 KiB": {nil, {"big": strings.Repeat("x", 300<<10)}},
-		"label value over 63":      {{"app": strings.Repeat("v", 64)}, nil},
+		"labels over 256 KiB":      {{"app": strings.Repeat("v", 300<<10)}, nil},
 		"label key not qualified":  {{"bad key": "v"}, nil},
 	} {
 		if err := checkLabels("pod", tc[0], tc[1]); status.Code(err) != codes.InvalidArgument {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -46,8 +47,8 @@ func TestRuntimeConf(t *testing.T) {
 	if err != nil || len(rt.CapabilityArgs) != 0 {
 		t.Errorf("empty pod: %v, %v", rt.CapabilityArgs, err)
 	}
-	if _, err := m.runtimeConf(Pod{Annotations: map[string]string{egressBandwidthAnnotation: "fast"}}); err == nil {
-		t.Error("a bad bandwidth annotation was accepted")
+	if _, err := m.runtimeConf(Pod{Annotations: map[string]string{egressBandwidthAnnotation: "fast"}}); !cerrdefs.IsInvalidArgument(err) {
+		t.Errorf("a bad bandwidth annotation: %v, want an invalid argument", err)
 	}
 }
 

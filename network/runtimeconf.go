@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
@@ -72,7 +73,8 @@ func bandwidth(annotations map[string]string) (*bandwidthLimits, error) {
 		}
 		q, err := resource.ParseQuantity(v)
 		if err != nil || q.Sign() <= 0 {
-			return nil, fmt.Errorf("annotation %s=%q: not a positive quantity", key, v)
+			// The pod's own mistake, not the network's: errdefs' class says so (InvalidArgument).
+			return nil, fmt.Errorf("annotation %s=%q: not a positive quantity: %w", key, v, cerrdefs.ErrInvalidArgument)
 		}
 		*rate = uint64(q.Value())
 	}

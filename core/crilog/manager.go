@@ -63,6 +63,9 @@ var (
 	ErrClosed = errors.New("crilog: manager closed")
 	// ErrStopped: the copier was stopped (Stop or Close) before it was done.
 	ErrStopped = errors.New("crilog: copier stopped")
+	// ErrNoCopier (of Reopen): no copier writes the container's log (its log is not
+	// dockercri's: a container of cri-dockerd's).
+	ErrNoCopier = errors.New("crilog: no log copier")
 )
 
 // NewManager returns a Manager copying through docker, keeping its position files in
@@ -140,7 +143,7 @@ func (m *Manager) Reopen(id string) error {
 	c := m.copiers[id]
 	m.mu.Unlock()
 	if c == nil {
-		return errors.New("crilog: container " + id + " has no log copier")
+		return fmt.Errorf("container %s: %w", id, ErrNoCopier)
 	}
 	return c.reopen()
 }

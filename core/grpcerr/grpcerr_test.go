@@ -54,7 +54,7 @@ var codeTests = []struct {
 	{"resource exhausted", cerrdefs.ErrResourceExhausted, codes.ResourceExhausted},
 	{"errdefs unknown", cerrdefs.ErrUnknown, codes.Internal},
 	{"errdefs internal", cerrdefs.ErrInternal, codes.Internal},
-	{"errdefs data loss", cerrdefs.ErrDataLoss, codes.Internal},
+	{"errdefs data loss", cerrdefs.ErrDataLoss, codes.DataLoss},
 	{"plain", errors.New("boom"), codes.Internal},
 	{"status not found", status.Error(codes.NotFound, "gone"), codes.NotFound},
 	{"status unknown", status.Error(codes.Unknown, "what"), codes.Unknown},

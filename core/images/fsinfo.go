@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
@@ -65,7 +63,7 @@ func imageDirOf(root, driver string, driverStatus [][2]string) string {
 func fsUsage(dir string) (*runtimeapi.FilesystemUsage, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return nil, status.Errorf(codes.Internal, "statfs %s: %v", dir, err)
+		return nil, grpcerr.Wrap(err, "statfs "+dir)
 	}
 	return &runtimeapi.FilesystemUsage{
 		Timestamp:  time.Now().UnixNano(),

@@ -18,6 +18,10 @@ func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequ
 	if err != nil {
 		return nil, err
 	}
+	// The kubelet reads all of an image (names, size, pinned): nothing can be left out.
+	if imgs, err = batch.Fit("ListImages", "StreamImages", imgs, batch.ProtoSizes(imgs), nil); err != nil {
+		return nil, err
+	}
 	return &runtimeapi.ListImagesResponse{Images: imgs}, nil
 }
 
@@ -27,7 +31,7 @@ func (s *Service) StreamImages(req *runtimeapi.StreamImagesRequest, stream grpc.
 	if err != nil {
 		return err
 	}
-	return batch.Send(imgs, func(b []*runtimeapi.Image) *runtimeapi.StreamImagesResponse {
+	return batch.Send(imgs, batch.ProtoSizes(imgs), func(b []*runtimeapi.Image) *runtimeapi.StreamImagesResponse {
 		return &runtimeapi.StreamImagesResponse{Images: b}
 	}, stream.Send)
 }

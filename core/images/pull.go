@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -20,9 +19,6 @@ import (
 
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
-
-// quotedRE matches a double-quoted part of an error message.
-var quotedRE = regexp.MustCompile(`"[^"]*"`)
 
 // errStalled is the cause of a pull cancelled for making no progress.
 var errStalled = errors.New("no progress")
@@ -104,11 +100,13 @@ func pullError(msg string) error {
 
 // classifyText finds the code of a registry error from its text: Docker 20.10 answers
 // a refused login or a missing manifest with a bare 500 or a stream message, and the
-// kubelet tells these cases apart only by code.
+// kubelet tells these cases apart only by code. A registry that could not be reached
+// (refused, timed out) gave no verdict: that is grpcerr's Unavailable.
 func classifyText(msg string, otherwise codes.Code) codes.Code {
-	// Quoted parts are names and URLs ("https://r.io/v2/denied-app/…"): their words
-	// are not the registry's verdict.
-	lower := strings.ToLower(quotedRE.ReplaceAllString(msg, `""`))
+	if code, ok := grpcerr.TextCode(msg); ok {
+		return code
+	}
+	lower := grpcerr.Unquoted(msg)
 	switch {
 	case strings.Contains(lower, "not found"), strings.Contains(lower, "manifest unknown"),
 		strings.Contains(lower, "does not exist"), strings.Contains(lower, "name unknown"):

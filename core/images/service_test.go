@@ -740,11 +740,16 @@ func TestPullImageErrors(t *testing.T) {
 		{"500 unauthorized", "busybox", nil, errors.New(`Error response from daemon: Head "https://r.io/v2/busybox/manifests/latest": unauthorized: authentication required`), "", codes.Unauthenticated, true},
 		{"500 manifest unknown", "busybox", nil, errors.New("Error response from daemon: manifest for busybox:latest not found: manifest unknown: manifest unknown"), "", codes.NotFound, true},
 		{"500 denied", "busybox", nil, errors.New("Error response from daemon: pull access denied for busybox"), "", codes.PermissionDenied, true},
-		{"500 other", "busybox", nil, errors.New("Error response from daemon: Get \"https://r.io/v2/\": dial tcp: i/o timeout"), "", codes.Internal, true},
+		// A registry that cannot be reached gave no verdict: try again later.
+		{"500 registry timing out", "busybox", nil, errors.New("Error response from daemon: Get \"https://r.io/v2/\": dial tcp: i/o timeout"), "", codes.Unavailable, true},
+		{"500 registry refusing", "busybox", nil, errors.New("Error response from daemon: Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused"), "", codes.Unavailable, true},
+		{"500 other", "busybox", nil, errors.New("Error response from daemon: something broke"), "", codes.Internal, true},
 		// A classified error keeps its code whatever its text says.
 		{"unavailable with text", "busybox", nil, errors.Join(cerrdefs.ErrUnavailable, errors.New("not found")), "", codes.Unavailable, true},
 		{"garbage stream", "busybox", nil, nil, "{not json", codes.Internal, true},
-		{"truncated stream", "busybox", nil, nil, `{"status":"Downloading"`, codes.Internal, true},
+		// Docker's answer cut short: the connection to it was lost.
+		{"truncated stream", "busybox", nil, nil, `{"status":"Downloading"`, codes.Unavailable, true},
+		{"registry refusing, in the stream", "busybox", nil, nil, `{"errorDetail":{"message":"failed to do request: Head \"https://r.io/v2/x/manifests/1\": dial tcp 10.0.0.1:443: connect: connection refused"}}`, codes.Unavailable, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

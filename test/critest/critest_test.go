@@ -3,7 +3,6 @@
 package critest
 
 import (
-	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,28 +18,9 @@ import (
 // left nothing of its pods behind: no IP allocated, no CNI cache entry, no iptables rule.
 func TestCritest(t *testing.T) {
 	dir := env.TempDir(t, "critest")
-	reg, err := framework.StartRegistry(filepath.Join(dir, "registry"), "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Stop)
-	proxy, err := framework.StartRegistryProxy(dir, reg, servedNames...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Stop)
-	var insecure []string
-	for _, name := range servedNames {
-		insecure = append(insecure, "--insecure-registry", name)
-	}
-	proxyEnv := []string{"HTTPS_PROXY=" + proxy.URL, "HTTP_PROXY=" + proxy.URL, "NO_PROXY=127.0.0.1,localhost"}
-	docker, err := framework.StartPrivateDockerdWith(filepath.Join(dir, "dockerd"), proxyEnv, insecure...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = docker.Stop() })
+	reg, docker := framework.StartServingDockerd(t, dir, servedNames)
 	start := time.Now()
-	pushSuiteImages(t, docker.Client, reg, cacheDir(t))
+	framework.PushSuiteImages(t, docker.Client, reg, &framework.ImageBuilder{Dir: framework.CacheDir(t, "images")}, suiteImages())
 	t.Logf("suite images built and pushed in %s", time.Since(start).Round(time.Second))
 
 	net := env.NewCNINetwork(t)
@@ -67,7 +47,7 @@ func TestCritest(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	start = time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	t.Logf("critest ran in %s", time.Since(start).Round(time.Second))
 	if err != nil {
 		t.Errorf("critest %s: %v\ndockercri log (tail):\n%s", strings.Join(args, " "), err, framework.Tail(cri.Log(), 40))
@@ -85,50 +65,18 @@ func TestCritest(t *testing.T) {
 	}
 }
 
-// cacheDir keeps what the image builds fetch or compile across runs, outside the tree.
-func cacheDir(t *testing.T) string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	dir := filepath.Join(base, "dockercri", "critest")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// junitReport is the part of critest's JUnit report that says which specs did not run.
-type junitReport struct {
-	Suites []struct {
-		Cases []struct {
-			Name    string `xml:"name,attr"`
-			Skipped *struct {
-				Message string `xml:"message,attr"`
-			} `xml:"skipped"`
-		} `xml:"testcase"`
-	} `xml:"testsuite"`
-}
-
 // reportSkips prints every spec the suite skipped with its reason: the ones the suite
 // skipped itself (a feature dockercri does not advertise, a host without AppArmor) and
 // those CRITEST_SKIP names.
 func reportSkips(t *testing.T, path string) {
-	b, err := os.ReadFile(path)
+	cases, err := framework.ReadJUnit(path)
 	if err != nil {
 		t.Errorf("critest's report: %v", err)
 		return
 	}
-	var r junitReport
-	if err := xml.Unmarshal(b, &r); err != nil {
-		t.Errorf("critest's report: %v", err)
-		return
-	}
-	for _, s := range r.Suites {
-		for _, c := range s.Cases {
-			if c.Skipped != nil {
-				t.Logf("skipped: %s: %s", c.Name, strings.TrimSpace(c.Skipped.Message))
-			}
+	for _, c := range cases {
+		if c.Outcome == "skipped" {
+			t.Logf("skipped: %s: %s", c.Name, c.Message)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"google.golang.org/grpc/codes"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -321,4 +322,82 @@ func TestNetworkReadyFollowsConfig(t *testing.T) {
 	n.Write(t)
 	waitNetworkReady(true, "")
 	runPod(t, rt, env.SandboxConfig(t, "late"))
+}
+
+// gatePlugin is a CNI plugin, first in its chain, whose ADD says it has begun (a file
+// "entered" beside it) and waits until the test makes a file "open" there; it answers
+// every command with an empty result, which the chain's bridge then completes.
+const gatePlugin = `#!/bin/sh
+dir=$(dirname "$0")
+cat > /dev/null
+if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}'; exit 0; fi
+if [ "$CNI_COMMAND" = ADD ]; then
+	touch "$dir/entered"
+	while [ ! -e "$dir/open" ]; do sleep 0.05; done
+fi
+echo '{"cniVersion":"1.0.0"}'
+`
+
+// A sandbox whose network is being set up is not listed, and its status says not
+// ready; once RunPodSandbox has returned it is listed, ready, with its IP. (The kubelet's
+// PLEG, listing meanwhile, had kept a ready sandbox without an IP and recreated the pod.)
+func TestSandboxListedOnceItsNetworkIsUp(t *testing.T) {
+	t.Parallel()
+	n := env.NewCNINetwork(t)
+	n.WriteFile(t, "10-gated.conflist", strings.Replace(n.Conflist(), `"plugins": [`, `"plugins": [{"type": "gate"},`, 1))
+	bin := env.TempDir(t, "cni-bin")
+	if err := os.WriteFile(filepath.Join(bin, "gate"), []byte(gatePlugin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := env.StartDockercri(t, append(n.Args(), "--cni-bin-dir", bin+","+framework.CNIBinDir)...)
+	rt := d.Runtime(t)
+	cfg := env.SandboxConfig(t, "gated")
+	ran := make(chan error, 1)
+	go func() {
+		_, err := rt.RunPodSandbox(ctx(t), cfg, "")
+		ran <- err
+	}()
+	if err := framework.WaitFor(60*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(bin, "entered"))
+		return err
+	}); err != nil {
+		t.Fatalf("the network's ADD never began: %v", err)
+	}
+	// The pause container runs and Docker's view has it: wait until Docker lists it.
+	var id string
+	if err := framework.WaitFor(30*time.Second, func() error {
+		cs, err := env.Docker.Client.ContainerList(ctx(t), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "io.kubernetes.pod.uid="+cfg.Metadata.Uid))})
+		if err != nil || len(cs) == 0 || cs[0].State != "running" {
+			return fmt.Errorf("pause container not running yet: %v", err)
+		}
+		id = cs[0].ID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := rt.PodSandboxStatus(ctx(t), id, false); err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("status while the network is set up: %v, %v; want not ready", st.GetStatus().GetState(), err)
+	}
+	if sbs, err := rt.ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{Id: id}); err != nil || len(sbs) != 0 {
+		t.Errorf("listed while its network is set up: %v, %v", sbs, err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "open"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	sbs, err := rt.ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{Id: id})
+	if err != nil || len(sbs) != 1 || sbs[0].State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("after RunPodSandbox: %v, %v; want it listed, ready", sbs, err)
+	}
+	if ip := podIP(t, rt, id); ip == "" {
+		t.Errorf("no IP once RunPodSandbox returned")
+	}
+	if err := rt.StopPodSandbox(ctx(t), id); err != nil {
+		t.Error(err)
+	}
+	if err := rt.RemovePodSandbox(ctx(t), id); err != nil {
+		t.Error(err)
+	}
 }

@@ -526,6 +526,18 @@ func TestHostileRequestsRefused(t *testing.T) {
 	c.Labels["bad key!"] = "v"
 	_, err = rt.CreateContainer(ctx(t), p.id, c, p.cfg)
 	wantCode(t, err, codes.InvalidArgument, "a label key that is no qualified name")
+
+	// The limits are those of what the API server admits and the kubelet adds: a pod's
+	// name may be 253 characters long, and the kubelet puts it in a label.
+	long := env.SandboxConfig(t, "long")
+	long.Metadata.Name = strings.Repeat("n", 253)
+	long.Labels["io.kubernetes.pod.name"] = long.Metadata.Name
+	lp := runPod(t, rt, long)
+	lc := framework.ContainerConfig("c", ref, "true")
+	lc.Labels["io.kubernetes.pod.name"] = long.Metadata.Name
+	if _, err := rt.CreateContainer(ctx(t), lp.id, lc, long); err != nil {
+		t.Errorf("a container of a pod with a 253-character name: %v", err)
+	}
 }
 
 // ExecSync of a command writing more than the kubelet's 16 MiB message limit answers,

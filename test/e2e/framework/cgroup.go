@@ -54,3 +54,13 @@ func RemoveCgroup(t testing.TB, path string) {
 		}
 	}
 }
+
+// CgroupExists reports whether the cgroup path is there in any hierarchy.
+func CgroupExists(path string) bool {
+	for _, d := range cgroupDirs(path) {
+		if _, err := os.Stat(d); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -26,10 +26,13 @@ type CNINetwork struct {
 	CacheDir        string
 	IPAMDir         string
 	RangeStart, End string // empty: the whole subnet
-	subnetIndex     int32
-	confFile        string
-	testPlugins     []*TestPlugin
-	env             *Env
+	// IPMasq has the bridge masquerade the pods' traffic leaving the subnet, with a
+	// chain of its own per pod (as most nodes' bridge configs do).
+	IPMasq      bool
+	subnetIndex int32
+	confFile    string
+	testPlugins []*TestPlugin
+	env         *Env
 }
 
 // cniSubnets numbers the run's networks: 10.123.<n>.0/24, from a random start, so that
@@ -101,8 +104,8 @@ func (n *CNINetwork) Conflist() string {
 		rng = fmt.Sprintf(`{"subnet": %q, "rangeStart": %q, "rangeEnd": %q}`, n.Subnet, n.RangeStart, n.End)
 	}
 	plugins := [][2]string{
-		{"bridge", fmt.Sprintf(`{"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}}`, n.Bridge, rng, n.IPAMDir)},
+		{"bridge", fmt.Sprintf(`{"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": %t, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}}`, n.Bridge, n.IPMasq, rng, n.IPAMDir)},
 		{"firewall", `{"type": "firewall"}`},
 		{"portmap", `{"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}`},
 		{"loopback", `{"type": "loopback"}`},

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"sync"
+	"testing"
 )
 
 // RegistryProxy makes a local registry answer for public registry names
@@ -118,3 +120,32 @@ func (l *connListener) Close() error {
 }
 
 func (l *connListener) Addr() net.Addr { return l.addr }
+
+// StartServingDockerd starts a registry in dir answering for names through a
+// RegistryProxy, and a dockerd of the test's own that pulls through it (names are its
+// insecure registries), with extraArgs; all are stopped when the test ends. A suite's
+// images pushed there (PushSuiteImages) are pulled by their real names.
+func StartServingDockerd(t testing.TB, dir string, names []string, extraArgs ...string) (*Registry, *Dockerd) {
+	t.Helper()
+	reg, err := StartRegistry(filepath.Join(dir, "registry"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	proxy, err := StartRegistryProxy(dir, reg, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	args := slices.Clone(extraArgs)
+	for _, name := range names {
+		args = append(args, "--insecure-registry", name)
+	}
+	proxyEnv := []string{"HTTPS_PROXY=" + proxy.URL, "HTTP_PROXY=" + proxy.URL, "NO_PROXY=127.0.0.1,localhost"}
+	docker, err := StartPrivateDockerdWith(filepath.Join(dir, "dockerd"), proxyEnv, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = docker.Stop() })
+	return reg, docker
+}
