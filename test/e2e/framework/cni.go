@@ -111,11 +111,16 @@ func (n *CNINetwork) Conflist() string {
 		{"loopback", `{"type": "loopback"}`},
 	}
 	var chain []string
+	for _, tp := range n.testPlugins {
+		if tp.after == "" {
+			chain = append(chain, tp.conf())
+		}
+	}
 	for _, p := range plugins {
 		chain = append(chain, p[1])
 		for _, tp := range n.testPlugins {
 			if tp.after == p[0] {
-				chain = append(chain, fmt.Sprintf(`{"type": %q, "stateDir": %q}`, filepath.Base(tp.binary), tp.Dir))
+				chain = append(chain, tp.conf())
 			}
 		}
 	}
@@ -139,7 +144,7 @@ type TestPlugin struct {
 }
 
 // AddTestPlugin puts a test plugin into the network's chain right after the plugin of
-// type after (bridge, firewall, portmap or loopback). Call it before Write.
+// type after (bridge, firewall, portmap or loopback; "": first). Call it before Write.
 func (n *CNINetwork) AddTestPlugin(t testing.TB, after string) *TestPlugin {
 	t.Helper()
 	bin, err := n.env.testPluginBinary()
@@ -149,6 +154,10 @@ func (n *CNINetwork) AddTestPlugin(t testing.TB, after string) *TestPlugin {
 	p := &TestPlugin{Dir: n.env.TempDir(t, "plugin"), after: after, binary: bin}
 	n.testPlugins = append(n.testPlugins, p)
 	return p
+}
+
+func (p *TestPlugin) conf() string {
+	return fmt.Sprintf(`{"type": %q, "stateDir": %q}`, filepath.Base(p.binary), p.Dir)
 }
 
 // Fail makes every cmd (ADD, DEL, CHECK) of the plugin fail, or succeed again.
@@ -166,11 +175,20 @@ func (p *TestPlugin) Fail(t testing.TB, cmd string, fail bool) {
 	}
 }
 
-// Hold makes the plugin's next cmd hold: it never ends (until killed).
+// Hold makes the plugin's next cmd hold: it waits until Release (or until killed).
 func (p *TestPlugin) Hold(t testing.TB, cmd string) {
 	t.Helper()
 	_ = os.Remove(filepath.Join(p.Dir, "held-"+cmd))
+	_ = os.Remove(filepath.Join(p.Dir, "release-"+cmd))
 	if err := os.WriteFile(filepath.Join(p.Dir, "hold-"+cmd), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Release lets a held cmd go on.
+func (p *TestPlugin) Release(t testing.TB, cmd string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(p.Dir, "release-"+cmd), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

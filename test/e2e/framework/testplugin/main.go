@@ -4,8 +4,9 @@
 // (ADD, DEL, CHECK):
 //
 //	fail-<CMD>  while it exists, fail the command
-//	hold-<CMD>  take it (once), write the plugin's pid to held-<CMD>, then never end:
-//	            the test knows dockercri is in the middle of that command
+//	hold-<CMD>  take it (once), write the plugin's pid to held-<CMD>, then wait until
+//	            release-<CMD> exists (or forever): the test knows dockercri is in the
+//	            middle of that command
 package main
 
 import (
@@ -53,7 +54,10 @@ func main() {
 			_ = os.Rename(held+".tmp", held)
 		}
 		for {
-			time.Sleep(time.Hour)
+			if _, err := os.Stat(filepath.Join(c.StateDir, "release-"+cmd)); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	if cmd == "ADD" {
