@@ -13,22 +13,28 @@ import (
 	"github.com/dockercri/dockercri/network"
 )
 
-// sweepNetworks tries again, now and then (and once at start), the CNI DEL of every
-// sandbox that needs one and no call will do soon: one whose pause container is gone
-// (removed behind dockercri's back, or a crash between its removal and its checkpoint's)
-// or stopped (it failed, or died) while what the plugins gave it is still held. A DEL
-// that fails, a plugin of the chain failing its part, holds the others' addresses and
-// rules too: the checkpoint that names the network stays until a DEL succeeds.
+// sweepNetworks tries again, now and then (once at start, and as soon as the view has
+// listed Docker again after its event stream broke: a dockerd restarted), the CNI DEL
+// of every sandbox that needs one and no call will do soon: one whose pause container
+// is gone (removed behind dockercri's back, or while Docker went away under a failed
+// RunPodSandbox) or stopped (it failed, or died) while what the plugins gave it is still
+// held. A DEL that fails, a plugin of the chain failing its part, holds the others'
+// addresses and rules too: the checkpoint that names the network stays until a DEL
+// succeeds. The checkpoints of sandboxes Docker no longer has go too.
 func (s *Service) sweepNetworks(ctx context.Context, every time.Duration) {
-	if !s.network.Enabled() {
-		return
-	}
+	tick := min(every, time.Second)
+	var last time.Time
+	var lastEpoch uint64
 	for {
-		s.sweepOnce(ctx)
+		epoch, live := s.view.Epoch()
+		if time.Since(last) >= every || live && epoch != lastEpoch {
+			s.sweepOnce(ctx)
+			last, lastEpoch = time.Now(), epoch
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(tick):
 		}
 	}
 }
