@@ -27,6 +27,7 @@ const (
 	DefaultStreamingBindAddr   = "127.0.0.1:0"
 	DefaultLogLevel            = "info"
 	DefaultSlowCallThreshold   = 2 * time.Second
+	DefaultNetworkSweep        = time.Minute
 )
 
 // Container log formats.
@@ -53,6 +54,10 @@ type Config struct {
 	CNIBinDirs  []string
 	CNIConfDir  string
 	CNICacheDir string
+	// NetworkSweepInterval is how often the CNI DEL of sandboxes that still hold
+	// network resources with no call to free them (a DEL failed, the pause container
+	// stopped or went) is tried again.
+	NetworkSweepInterval time.Duration
 	// RootDirectory holds dockercri's checkpoints and other state.
 	RootDirectory string
 	// RuntimeRequestTimeout bounds every Docker call except image pulls.
@@ -87,6 +92,7 @@ func Default() *Config {
 		CNIBinDirs:                strings.Split(DefaultCNIBinDir, ","),
 		CNIConfDir:                DefaultCNIConfDir,
 		CNICacheDir:               DefaultCNICacheDir,
+		NetworkSweepInterval:      DefaultNetworkSweep,
 		RootDirectory:             DefaultRootDirectory,
 		RuntimeRequestTimeout:     DefaultRuntimeTimeout,
 		ImagePullProgressDeadline: DefaultPullProgressTimeout,
@@ -106,6 +112,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.CNIBinDirs, "cni-bin-dir", c.CNIBinDirs, "Directories searched in order for CNI plugin binaries (comma-separated)")
 	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", c.CNIConfDir, "Directory of CNI network configurations")
 	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "Directory where CNI plugins cache results")
+	fs.DurationVar(&c.NetworkSweepInterval, "network-sweep-interval", c.NetworkSweepInterval, "How often a failed CNI DEL, and the DEL of a pod whose pause container stopped or was removed, is tried again")
 	fs.StringVar(&c.RootDirectory, "root-directory", c.RootDirectory, "Directory of dockercri's state (checkpoints)")
 	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files")
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
@@ -137,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RuntimeRequestTimeout <= 0 {
 		return fmt.Errorf("--runtime-request-timeout must be positive")
+	}
+	if c.NetworkSweepInterval <= 0 {
+		return fmt.Errorf("--network-sweep-interval must be positive")
 	}
 	if c.ImagePullProgressDeadline <= 0 {
 		return fmt.Errorf("--image-pull-progress-deadline must be positive")

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"context"
+
 	"github.com/docker/docker/api/types/events"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,7 +34,7 @@ func (s *Service) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runt
 			if !ok {
 				return status.Error(codes.ResourceExhausted, "the event stream fell behind: list again and resubscribe")
 			}
-			ev := s.containerEvent(ch)
+			ev := s.containerEvent(stream.Context(), ch)
 			if ev == nil {
 				continue
 			}
@@ -44,7 +46,7 @@ func (s *Service) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runt
 }
 
 // containerEvent is the CRI event of a change, nil for changes the CRI has no event for.
-func (s *Service) containerEvent(ch cache.Change) *runtimeapi.ContainerEventResponse {
+func (s *Service) containerEvent(ctx context.Context, ch cache.Change) *runtimeapi.ContainerEventResponse {
 	typ, ok := eventTypes[ch.Action]
 	if !ok {
 		return nil
@@ -70,7 +72,7 @@ func (s *Service) containerEvent(ch cache.Change) *runtimeapi.ContainerEventResp
 			ev.PodSandboxStatus = st
 		}
 	}
-	objs, err := s.viewOf(typeContainer)
+	objs, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return ev
 	}

@@ -15,7 +15,7 @@ import (
 // An answer over the message limit is ResourceExhausted: the kubelet reads each
 // container's annotations (its hash, restart count), so none can be left out.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	items, err := s.containerList(req.GetFilter())
+	items, err := s.containerList(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -29,8 +29,8 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 	return &runtimeapi.ListContainersResponse{Containers: items}, nil
 }
 
-func (s *Service) containerList(f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	objs, gen, err := s.viewKind(typeContainer)
+func (s *Service) containerList(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	objs, gen, err := s.viewKind(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}

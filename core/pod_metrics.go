@@ -20,8 +20,8 @@ func (s *Service) ListMetricDescriptors(context.Context, *runtimeapi.ListMetricD
 	return &runtimeapi.ListMetricDescriptorsResponse{Descriptors: podmetrics.Descriptors()}, nil
 }
 
-func (s *Service) ListPodSandboxMetrics(context.Context, *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	out, err := s.podMetricsList()
+func (s *Service) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
+	out, err := s.podMetricsList(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +31,8 @@ func (s *Service) ListPodSandboxMetrics(context.Context, *runtimeapi.ListPodSand
 	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: out}, nil
 }
 
-func (s *Service) podMetricsList() ([]*runtimeapi.PodSandboxMetrics, error) {
-	sandboxes, containers, err := s.podsView()
+func (s *Service) podMetricsList(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
+	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *Service) podMetricsList() ([]*runtimeapi.PodSandboxMetrics, error) {
 }
 
 func (s *Service) StreamPodSandboxMetrics(_ *runtimeapi.StreamPodSandboxMetricsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxMetricsResponse]) error {
-	out, err := s.podMetricsList()
+	out, err := s.podMetricsList(stream.Context())
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func (s *Service) resumeLogs(ctx context.Context) {
 		return
 	}
 	for {
-		if objs, err := s.viewOf(typeContainer); err == nil {
+		if objs, err := s.viewOf(ctx, typeContainer); err == nil {
 			for _, c := range objs {
 				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) {
 					s.logs.Start(c.ID, path, c.Config.Tty)

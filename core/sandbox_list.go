@@ -17,7 +17,7 @@ import (
 // sandboxes, which the kubelet never reads from the list (it has its pods' own), until
 // it fits (lists.go).
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	items, err := s.sandboxList(req.GetFilter())
+	items, err := s.sandboxList(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +31,8 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	return &runtimeapi.ListPodSandboxResponse{Items: items}, nil
 }
 
-func (s *Service) sandboxList(f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
-	objs, gen, err := s.viewKind(typeSandbox)
+func (s *Service) sandboxList(ctx context.Context, f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
+	objs, gen, err := s.viewKind(ctx, typeSandbox)
 	if err != nil {
 		return nil, err
 	}

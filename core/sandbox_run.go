@@ -68,7 +68,8 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	s.starting.add(id)
 	defer s.starting.remove(id)
-	// From here on a failure removes what was made: the kubelet will try a new sandbox.
+	// From here on a failure removes what was made (what can be removed now: see
+	// discardSandbox): the kubelet will try a new sandbox.
 	started := false
 	defer func() {
 		if !started {
@@ -100,7 +101,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return nil, err
 		}
 	}
-	if err := s.setUpNetwork(ctx, insp, cfg, cp); err != nil {
+	unlock := s.netLocks.lock(id)
+	err = s.setUpNetwork(ctx, insp, cfg, cp)
+	unlock()
+	if err != nil {
 		klog.ErrorS(err, "Set up the pod's network", "pod", klog.KRef(cfg.GetMetadata().GetNamespace(), cfg.GetMetadata().GetName()), "podSandboxID", id)
 		return nil, err
 	}
@@ -227,20 +231,36 @@ func checkpointPorts(pms []*runtimeapi.PortMapping) []checkpoint.PortMapping {
 }
 
 // discardSandbox removes a sandbox that failed half-way, best effort: its network
-// first, if it got as far.
+// first, if it got as far, then its container, then its checkpoint. What cannot be
+// undone now stays for later, never forgotten: when the CNI DEL fails (one plugin of
+// the chain failing its part holds what the others gave too), the sandbox stays,
+// stopped, with the checkpoint that lets a DEL run again, and the kubelet, which sees
+// it not ready, stops and removes it, each time trying the DEL, as the network sweep
+// does; when Docker cannot remove the container, the checkpoint stays for the sweep.
 func (s *Service) discardSandbox(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RuntimeRequestTimeout)
 	defer cancel()
+	defer s.refresh(ctx, id)
+	unlock := s.netLocks.lock(id)
+	defer unlock()
 	if insp, err := s.docker.ContainerInspect(ctx, id); err == nil {
 		if err := s.tearDownNetwork(ctx, insp); err != nil {
-			klog.ErrorS(err, "Tear down the network of a failed sandbox", "podSandboxID", id)
+			klog.ErrorS(err, "Tear down the network of a failed sandbox; it stays, stopped, for Stop, Remove and the network sweep to try again", "podSandboxID", id)
+			if err := s.stopDockerContainer(ctx, id, 0); err != nil {
+				klog.ErrorS(err, "Stop failed sandbox", "podSandboxID", id)
+			}
+			return
 		}
 	}
 	if err := s.removeFromDocker(ctx, id); err != nil {
-		klog.ErrorS(err, "Remove failed sandbox", "podSandboxID", id)
+		klog.ErrorS(err, "Remove failed sandbox; the network sweep removes its checkpoint once it is gone", "podSandboxID", id)
+		return
 	}
-	if err := s.checkpoints.Delete(id); err != nil {
-		klog.ErrorS(err, "Remove checkpoint of failed sandbox", "podSandboxID", id)
+	cp, err := s.checkpoints.Load(id)
+	if err != nil {
+		klog.ErrorS(err, "Read checkpoint of failed sandbox", "podSandboxID", id)
 	}
-	s.refresh(ctx, id)
+	if err := s.forgetSandbox(ctx, id, cp); err != nil {
+		klog.ErrorS(err, "Forget failed sandbox; the network sweep tries again", "podSandboxID", id)
+	}
 }

@@ -46,7 +46,10 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	}
 	// While the pause container runs, the plugins find the pod's interfaces in its
 	// namespace; a stopped one is torn down all the same.
-	if err := s.tearDownNetwork(ctx, *insp); err != nil {
+	unlock := s.netLocks.lock(insp.ID)
+	err = s.tearDownNetwork(ctx, *insp)
+	unlock()
+	if err != nil {
 		return nil, err
 	}
 	if err := s.stopDockerContainer(ctx, insp.ID, sandboxStopGrace); err != nil {
@@ -79,7 +82,9 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 		}
 	}
 	// Stop may have been skipped (or failed half-way): the network goes before the
-	// sandbox, which holds the record of it.
+	// sandbox, which holds the record of it. The sweep waits until the checkpoint is gone.
+	unlock := s.netLocks.lock(insp.ID)
+	defer unlock()
 	if err := s.tearDownNetwork(ctx, *insp); err != nil {
 		return nil, err
 	}

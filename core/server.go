@@ -39,6 +39,14 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	}
 	defer docker.Close()
 	svc := NewService(cfg, docker)
+	// Before any call can write one: a kill during a checkpoint's write left its
+	// temporary file, which nothing else would remove.
+	if err := svc.checkpoints.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
+	}
+	if err := svc.network.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted CNI result writes")
+	}
 	metrics.RegisterViewSize(svc.view.Len)
 	if cfg.MetricsBindAddr != "" {
 		ms, err := metrics.Start(cfg.MetricsBindAddr, cfg.EnablePprof)
@@ -53,6 +61,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 	defer stopResume()
 	go svc.resumeLogs(resumeCtx)
 	go svc.view.Run(resumeCtx)
+	go svc.sweepNetworks(resumeCtx, cfg.NetworkSweepInterval)
 
 	streams, err := streaming.Start(streaming.Options{Addr: cfg.StreamingBindAddr, CertFile: cfg.StreamingTLSCertFile, KeyFile: cfg.StreamingTLSKeyFile}, svc.StreamRuntime())
 	if err != nil {
@@ -72,9 +81,10 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 	}
+	cc := calls{slow: cfg.SlowCallThreshold, docker: &dockerPresence{endpoint: cfg.DockerEndpoint, epoch: svc.view.Epoch}}
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(calls{slow: cfg.SlowCallThreshold}.unary),
-		grpc.ChainStreamInterceptor(calls{slow: cfg.SlowCallThreshold}.stream),
+		grpc.ChainUnaryInterceptor(cc.unary),
+		grpc.ChainStreamInterceptor(cc.stream),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
 		grpc.ForceServerCodecV2(newAnswerCodec(svc)),
@@ -118,28 +128,33 @@ func notifySystemd(state string) {
 
 // calls gives every CRI call the same guarantees: a panic becomes an Internal error
 // instead of a crash, every error is a gRPC status, and the call is measured (metrics),
-// logged at -v=4, and logged at the default level when slower than slow.
+// logged at -v=4, and logged at the default level when slower than slow. A failure
+// that comes of Docker going away during the call is Unavailable (dockerPresence).
 type calls struct {
-	slow time.Duration
+	slow   time.Duration
+	docker *dockerPresence
 }
 
 func (c calls) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer c.finish(info.FullMethod, req, time.Now(), &err)
+	defer c.finish(info.FullMethod, req, time.Now(), c.docker.mark(), &err)
 	return handler(ctx, req)
 }
 
 func (c calls) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer c.finish(info.FullMethod, nil, time.Now(), &err)
+	defer c.finish(info.FullMethod, nil, time.Now(), c.docker.mark(), &err)
 	return handler(srv, ss)
 }
 
 // finish is deferred by the interceptors: it recovers a panic of the handler.
-func (c calls) finish(fullMethod string, req any, start time.Time, err *error) {
+func (c calls) finish(fullMethod string, req any, start time.Time, docker presenceMark, err *error) {
 	if r := recover(); r != nil {
 		klog.ErrorS(nil, "Panic in CRI call", "method", fullMethod, "panic", r, "stack", string(debug.Stack()))
 		*err = status.Errorf(codes.Internal, "%s: internal error: %v", fullMethod, r)
 	}
 	*err = grpcerr.FromDocker(*err)
+	if *err != nil {
+		*err = c.docker.unavailableIfGone(*err, docker)
+	}
 	took := time.Since(start)
 	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 	code := status.Code(*err)

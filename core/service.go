@@ -44,6 +44,8 @@ type Service struct {
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
 	daemon *cache.Fact[daemonFacts]
 	// The CRI form of the view's objects, kept between list calls.
+	// netLocks serialise the network work on each sandbox (see sweepNetworks).
+	netLocks       sandboxLocks
 	kinds          viewByKind
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
@@ -54,9 +56,10 @@ type Service struct {
 func NewService(cfg *config.Config, docker engine.Engine) *Service {
 	view := cache.New(docker, labelType)
 	return &Service{
-		cfg:           cfg,
-		docker:        docker,
-		network:       network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir}),
+		cfg:    cfg,
+		docker: docker,
+		network: network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir,
+			StateDir: filepath.Join(cfg.RootDirectory, "cni")}),
 		images:        images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline, view.Epoch),
 		checkpoints:   checkpoint.NewStore(cfg.RootDirectory),
 		logs:          crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),

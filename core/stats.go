@@ -24,8 +24,8 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 // The stats lists over the message limit leave out the annotations of the biggest
 // items' attributes, which the kubelet never reads there (only their ids and
 // metadata), until they fit (lists.go).
-func (s *Service) ListContainerStats(_ context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	out, err := s.containerStatsList(req.GetFilter())
+func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+	out, err := s.containerStatsList(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -35,8 +35,8 @@ func (s *Service) ListContainerStats(_ context.Context, req *runtimeapi.ListCont
 	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
 }
 
-func (s *Service) containerStatsList(f *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error) {
-	objs, err := s.viewOf(typeContainer)
+func (s *Service) containerStatsList(ctx context.Context, f *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error) {
+	objs, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}
@@ -57,15 +57,15 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 	if err != nil {
 		return nil, err
 	}
-	containers, err := s.viewOf(typeContainer)
+	containers, err := s.viewOf(ctx, typeContainer)
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.PodSandboxStatsResponse{Stats: s.sandboxStats(&insp, containers)}, nil
 }
 
-func (s *Service) ListPodSandboxStats(_ context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	out, err := s.sandboxStatsList(req.GetFilter())
+func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
+	out, err := s.sandboxStatsList(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +75,8 @@ func (s *Service) ListPodSandboxStats(_ context.Context, req *runtimeapi.ListPod
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
 }
 
-func (s *Service) sandboxStatsList(f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
-	sandboxes, containers, err := s.podsView()
+func (s *Service) sandboxStatsList(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
+	sandboxes, containers, err := s.podsView(ctx)
 	if err != nil {
 		return nil, err
 	}

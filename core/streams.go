@@ -12,7 +12,7 @@ import (
 // one gRPC message.
 
 func (s *Service) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
-	items, err := s.sandboxList(req.GetFilter())
+	items, err := s.sandboxList(stream.Context(), req.GetFilter())
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (s *Service) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, 
 }
 
 func (s *Service) StreamContainers(req *runtimeapi.StreamContainersRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
-	items, err := s.containerList(req.GetFilter())
+	items, err := s.containerList(stream.Context(), req.GetFilter())
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (s *Service) StreamContainers(req *runtimeapi.StreamContainersRequest, stre
 }
 
 func (s *Service) StreamContainerStats(req *runtimeapi.StreamContainerStatsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainerStatsResponse]) error {
-	out, err := s.containerStatsList(req.GetFilter())
+	out, err := s.containerStatsList(stream.Context(), req.GetFilter())
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (s *Service) StreamContainerStats(req *runtimeapi.StreamContainerStatsReque
 }
 
 func (s *Service) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxStatsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxStatsResponse]) error {
-	out, err := s.sandboxStatsList(req.GetFilter())
+	out, err := s.sandboxStatsList(stream.Context(), req.GetFilter())
 	if err != nil {
 		return err
 	}

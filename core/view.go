@@ -15,15 +15,19 @@ import (
 
 // viewOf lists the view's sandboxes or containers. The slice is shared until the view
 // changes: read it, never modify it.
-func (s *Service) viewOf(kind string) ([]*container.InspectResponse, error) {
-	objs, _, err := s.viewKind(kind)
+func (s *Service) viewOf(ctx context.Context, kind string) ([]*container.InspectResponse, error) {
+	objs, _, err := s.viewKind(ctx, kind)
 	return objs, err
 }
 
-// viewKind is viewOf with the view's generation, which memo keys on.
-func (s *Service) viewKind(kind string) ([]*container.InspectResponse, uint64, error) {
-	all, gen, err := s.view.Snapshot()
+// viewKind is viewOf with the view's generation, which memo keys on. While the view
+// is being listed it waits for it, within ctx.
+func (s *Service) viewKind(ctx context.Context, kind string) ([]*container.InspectResponse, uint64, error) {
+	all, gen, err := s.view.Snapshot(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, status.FromContextError(ctx.Err()).Err()
+		}
 		return nil, 0, status.Errorf(codes.Unavailable, "%v", err)
 	}
 	k := &s.kinds
@@ -50,11 +54,11 @@ type viewByKind struct {
 }
 
 // podsView lists the view's sandboxes and containers, for answers about whole pods.
-func (s *Service) podsView() (sandboxes, containers []*container.InspectResponse, err error) {
-	if sandboxes, err = s.viewOf(typeSandbox); err != nil {
+func (s *Service) podsView(ctx context.Context) (sandboxes, containers []*container.InspectResponse, err error) {
+	if sandboxes, err = s.viewOf(ctx, typeSandbox); err != nil {
 		return nil, nil, err
 	}
-	containers, err = s.viewOf(typeContainer)
+	containers, err = s.viewOf(ctx, typeContainer)
 	return sandboxes, containers, err
 }
 

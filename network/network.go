@@ -12,6 +12,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/metrics"
 )
 
@@ -25,13 +26,17 @@ type Options struct {
 	ConfDir  string
 	BinDirs  []string
 	CacheDir string
+	// StateDir keeps what the plugins gave an ADD not yet whole or undone (see
+	// partialResults); empty: not kept.
+	StateDir string
 }
 
 // Manager sets pod networks up and tears them down.
 type Manager struct {
-	opts Options
-	cni  *libcni.CNIConfig
-	conf configCache
+	opts    Options
+	cni     *libcni.CNIConfig
+	conf    configCache
+	partial *partialResults
 
 	mu      sync.Mutex
 	podCIDR string
@@ -39,11 +44,22 @@ type Manager struct {
 
 // NewManager returns the network manager for opts.
 func NewManager(opts Options) *Manager {
+	partial := &partialResults{dir: opts.StateDir}
 	return &Manager{
-		opts: opts,
-		cni:  libcni.NewCNIConfigWithCacheDir(opts.BinDirs, opts.CacheDir, nil),
-		conf: configCache{dir: opts.ConfDir, binDirs: opts.BinDirs},
+		opts:    opts,
+		cni:     libcni.NewCNIConfigWithCacheDir(opts.BinDirs, opts.CacheDir, newPluginExec(partial)),
+		conf:    configCache{dir: opts.ConfDir, binDirs: opts.BinDirs},
+		partial: partial,
 	}
+}
+
+// RemoveTemps removes the temporary files of result writes a kill cut short; for
+// start-up.
+func (m *Manager) RemoveTemps() error {
+	if m.opts.StateDir == "" {
+		return nil
+	}
+	return checkpoint.RemoveTemps(m.opts.StateDir)
 }
 
 // Enabled tells whether pods get their network from CNI.
@@ -133,18 +149,20 @@ func (m *Manager) SetUp(ctx context.Context, pod Pod) (_ *Attachment, err error)
 		return nil, err
 	}
 	res, err := m.cni.AddNetworkList(ctx, list, rt)
-	if err != nil {
-		if delErr := m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); delErr != nil {
-			err = fmt.Errorf("%w; undoing it failed too: %v", err, delErr)
+	if err == nil {
+		var ips []string
+		if ips, err = podIPs(res); err == nil {
+			// libcni keeps the whole result now.
+			_ = m.partial.drop(pod.ID)
+			return &Attachment{Network: list.Name, IPs: ips}, nil
 		}
-		return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
 	}
-	ips, err := podIPs(res)
-	if err != nil {
-		_ = m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
-		return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
+	if delErr := m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); delErr != nil {
+		err = fmt.Errorf("%w; undoing it failed too: %v", err, delErr)
+	} else {
+		_ = m.partial.drop(pod.ID)
 	}
-	return &Attachment{Network: list.Name, IPs: ips}, nil
+	return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
 }
 
 // TearDown detaches the pod from network (CNI DEL). It uses the config and runtime
@@ -168,6 +186,9 @@ func (m *Manager) TearDown(ctx context.Context, pod Pod, network string) (err er
 	}
 	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
 		return fmt.Errorf("CNI DEL on network %s: %w", list.Name, err)
+	}
+	if err := m.partial.drop(pod.ID); err != nil {
+		return fmt.Errorf("CNI DEL on network %s: forget the ADD's result: %w", list.Name, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,10 @@ type Cache struct {
 	mu     sync.RWMutex
 	objs   map[string]*container.InspectResponse
 	synced bool
-	epoch  uint64
+	// loading is closed when the listing under way ends, whether it loaded the view or
+	// not; nil while none is (Docker down, between two tries).
+	loading chan struct{}
+	epoch   uint64
 	// gen numbers the states of objs: it changes with every change of the view, and
 	// snap (nil until asked) is objs as a slice for that state.
 	gen  uint64
@@ -75,7 +79,10 @@ const subscriberBuffer = 1024
 
 // New returns an empty view of the containers of docker that carry label.
 func New(docker engine.Engine, label string) *Cache {
-	return &Cache{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{}}
+	// The first load is under way from the start: Run is about to begin it, and a call
+	// that comes first waits for it rather than fail.
+	return &Cache{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{},
+		loading: make(chan struct{})}
 }
 
 // actions are the events that change what the view shows, each worth an inspect. Exec
@@ -94,14 +101,17 @@ func (c *Cache) Run(ctx context.Context) {
 		evCtx, cancel := context.WithCancel(ctx)
 		msgs, errs := c.docker.Events(evCtx, events.ListOptions{Filters: filters.NewArgs(
 			filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", c.label))})
-		if err := c.resync(ctx); err != nil {
+		c.beginLoad()
+		err := c.resync(ctx)
+		c.endLoad()
+		if err != nil {
 			cancel()
 			klog.V(2).InfoS("Cannot list Docker's containers; retrying", "err", err)
 			sleep(ctx, delay)
 			continue
 		}
 		delay = 100 * time.Millisecond
-		err := c.follow(ctx, msgs, errs)
+		err = c.follow(ctx, msgs, errs)
 		cancel()
 		c.setSynced(false)
 		if ctx.Err() == nil {
@@ -127,6 +137,49 @@ func (c *Cache) follow(ctx context.Context, msgs <-chan events.Message, errs <-c
 	}
 }
 
+// beginLoad and endLoad bracket each listing, for the calls that wait for it.
+func (c *Cache) beginLoad() {
+	c.mu.Lock()
+	if c.loading == nil {
+		c.loading = make(chan struct{})
+	}
+	c.mu.Unlock()
+}
+
+func (c *Cache) endLoad() {
+	c.mu.Lock()
+	if c.loading != nil {
+		close(c.loading)
+		c.loading = nil
+	}
+	c.mu.Unlock()
+}
+
+// wait returns once the view is current: at once when it is, when the listing under
+// way has loaded it (at start, and after a break of Docker's event stream), and
+// ErrNotSynced when that listing failed, none is under way (Docker is down), or ctx
+// ends first (wrapping ctx's error).
+func (c *Cache) wait(ctx context.Context) error {
+	c.mu.RLock()
+	synced, loading := c.synced, c.loading
+	c.mu.RUnlock()
+	if synced {
+		return nil
+	}
+	if loading == nil {
+		return ErrNotSynced
+	}
+	select {
+	case <-loading:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNotSynced, ctx.Err())
+	}
+	if !c.Synced() {
+		return ErrNotSynced
+	}
+	return nil
+}
+
 // resync loads every labelled container.
 func (c *Cache) resync(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -146,7 +199,9 @@ func (c *Cache) resync(ctx context.Context) error {
 		objs[s.ID] = &insp
 	}
 	c.mu.Lock()
+	// A new run of the event stream: a new epoch (facts read before are stale).
 	c.objs, c.synced = objs, true
+	c.epoch++
 	c.changed()
 	c.mu.Unlock()
 	return nil
@@ -294,16 +349,21 @@ func (c *Cache) Len() int {
 	return len(c.objs)
 }
 
-// List returns every container of the view, or ErrNotSynced.
-func (c *Cache) List() ([]*container.InspectResponse, error) {
-	objs, _, err := c.Snapshot()
+// List returns every container of the view, or ErrNotSynced; see Snapshot.
+func (c *Cache) List(ctx context.Context) ([]*container.InspectResponse, error) {
+	objs, _, err := c.Snapshot(ctx)
 	return objs, err
 }
 
 // Snapshot returns every container of the view and the generation of that state: the
 // same generation, the same containers. The slice is shared by every caller until the
-// view changes: read it, never modify it.
-func (c *Cache) Snapshot() ([]*container.InspectResponse, uint64, error) {
+// view changes: read it, never modify it. While the view is being listed (right after
+// a start of dockercri, or a break of Docker's event stream) it waits for that listing,
+// for as long as ctx lets it: Docker is up, and the answer is a moment away.
+func (c *Cache) Snapshot(ctx context.Context) ([]*container.InspectResponse, uint64, error) {
+	if err := c.wait(ctx); err != nil {
+		return nil, 0, err
+	}
 	c.mu.RLock()
 	snap, gen, synced := c.snap, c.gen, c.synced
 	c.mu.RUnlock()

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ type fakeDocker struct {
 	inspects int
 	msgs     chan events.Message
 	errs     chan error
+	// listGate, when set, holds every list until it is closed; listErr fails them.
+	listGate chan struct{}
+	listErr  error
+	lists    int
 }
 
 func newFake() *fakeDocker {
@@ -46,9 +51,23 @@ func (f *fakeDocker) del(id string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeDocker) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
+func (f *fakeDocker) ContainerList(ctx context.Context, _ container.ListOptions) ([]container.Summary, error) {
+	f.mu.Lock()
+	gate := f.listGate
+	f.lists++
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	var out []container.Summary
 	for id, o := range f.objs {
 		if o.Config.Labels[label] != "" {
@@ -108,7 +127,7 @@ func TestViewFollowsEvents(t *testing.T) {
 	f.put("aaa111", "running", true)
 	f.put("foreign", "running", false)
 	c := startCache(t, f)
-	if all, _ := c.List(); len(all) != 1 {
+	if all, _ := c.List(context.Background()); len(all) != 1 {
 		t.Fatalf("initial view %d objects, want the labelled one only", len(all))
 	}
 	changes, stop := c.Subscribe()
@@ -150,7 +169,9 @@ func TestViewFollowsEvents(t *testing.T) {
 		t.Errorf("destroy change = %+v", ch)
 	}
 
-	// A broken stream: the view is not current until it lists again, and then it is.
+	// A broken stream: the view is not current until it lists again, and then it is,
+	// in a new epoch.
+	epochBefore, _ := c.Epoch()
 	f.put("bbb333", "running", true) // missed while the stream was down
 	f.errs <- errors.New("stream broke")
 	deadline := time.Now().Add(5 * time.Second)
@@ -159,6 +180,9 @@ func TestViewFollowsEvents(t *testing.T) {
 			t.Fatal("the view did not list again after the stream broke")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if after, live := c.Epoch(); after == epochBefore || !live {
+		t.Errorf("epoch %d (live %v) after the view listed again, %d before", after, live, epochBefore)
 	}
 }
 
@@ -202,17 +226,17 @@ func TestSnapshotGenerations(t *testing.T) {
 	c := startCache(t, f)
 	changes, stop := c.Subscribe()
 	defer stop()
-	s1, g1, err := c.Snapshot()
+	s1, g1, err := c.Snapshot(context.Background())
 	if err != nil || len(s1) != 1 {
 		t.Fatalf("snapshot: %d objects, %v", len(s1), err)
 	}
-	if s2, g2, _ := c.Snapshot(); g2 != g1 || &s2[0] != &s1[0] {
+	if s2, g2, _ := c.Snapshot(context.Background()); g2 != g1 || &s2[0] != &s1[0] {
 		t.Errorf("an unchanged view gave a new snapshot (generation %d → %d)", g1, g2)
 	}
 	f.put("aaa111", "exited", true)
 	f.event("aaa111", events.ActionDie)
 	<-changes
-	s3, g3, _ := c.Snapshot()
+	s3, g3, _ := c.Snapshot(context.Background())
 	if g3 == g1 || len(s3) != 1 || s3[0].State.Status != "exited" {
 		t.Errorf("after die: generation %d (was %d), %d objects", g3, g1, len(s3))
 	}
@@ -220,7 +244,58 @@ func TestSnapshotGenerations(t *testing.T) {
 	if _, err := c.Refresh(context.Background(), "aaa111"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
-	if s4, g4, _ := c.Snapshot(); g4 == g3 || len(s4) != 0 {
+	if s4, g4, _ := c.Snapshot(context.Background()); g4 == g3 || len(s4) != 0 {
 		t.Errorf("after removal: generation %d (was %d), %d objects", g4, g3, len(s4))
+	}
+}
+
+// Right after a start, while the view's first listing runs (Docker is up, but has many
+// containers or is slow), a list waits for it, within its deadline, instead of
+// answering that the view is not current; once Docker is known down, it does not wait.
+func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
+	f := newFake()
+	f.put("aaa111", "running", true)
+	f.listGate = make(chan struct{})
+	c := New(f, label)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if _, _, err := c.Snapshot(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Snapshot during the first load = %v; want it to wait until its deadline", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		objs, _, err := c.Snapshot(context.Background())
+		if err == nil && len(objs) != 1 {
+			err = fmt.Errorf("%d objects, want 1", len(objs))
+		}
+		got <- err
+	}()
+	close(f.listGate)
+	if err := <-got; err != nil {
+		t.Fatalf("Snapshot once the first load is done: %v", err)
+	}
+
+	// Docker down: the stream breaks and every listing fails; a snapshot says so
+	// without waiting for its deadline (it waits at most for the try under way).
+	f.mu.Lock()
+	f.listErr = errors.New("connection refused")
+	f.mu.Unlock()
+	f.errs <- errors.New("stream broke")
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("the view stayed current with Docker down")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	long, cancelLong := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelLong()
+	if _, _, err := c.Snapshot(long); !errors.Is(err, ErrNotSynced) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Snapshot with Docker down = %v, want ErrNotSynced at once", err)
 	}
 }

@@ -115,6 +115,51 @@ func (s *Store) Delete(id string) error {
 	return nil
 }
 
+// tempInfix is in the name of every temporary file WriteFileAtomic makes: .<name>.tmp-N.
+const tempInfix = ".tmp-"
+
+// RemoveTemps removes the temporary files that a crash in the middle of a Save left
+// (a rename that never came): nothing else would ever remove them. It is for start-up,
+// before any Save runs.
+func (s *Store) RemoveTemps() error { return RemoveTemps(s.dir) }
+
+// RemoveTemps removes from dir the temporary files of WriteFileAtomic calls a crash
+// cut short. Nothing may write in dir meanwhile.
+func RemoveTemps(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if name := e.Name(); strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IDs are the sandboxes that have a checkpoint.
+func (s *Store) IDs() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if name := e.Name(); !strings.HasPrefix(name, ".") && e.Type().IsRegular() {
+			ids = append(ids, name)
+		}
+	}
+	return ids, nil
+}
+
 // WriteFileAtomic writes data to path through a temporary file in the same directory,
 // synced before it is renamed over path, so that a crash leaves the old or the new file.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
@@ -122,7 +167,7 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix)
 	if err != nil {
 		return err
 	}

@@ -61,3 +61,40 @@ func TestReadsCriDockerdCheckpoint(t *testing.T) {
 		t.Error("a damaged checkpoint read without error")
 	}
 }
+
+// A crash between the temporary file's creation and its rename leaves .<id>.tmp-N:
+// RemoveTemps, at start, removes those and nothing else; IDs lists the checkpoints.
+func TestRemoveTempsAndIDs(t *testing.T) {
+	root := t.TempDir()
+	s := NewStore(root)
+	if err := s.RemoveTemps(); err != nil {
+		t.Fatalf("RemoveTemps before any checkpoint: %v", err)
+	}
+	for _, id := range []string{"abc", "def"} {
+		if err := s.Save(id, &Sandbox{Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{".abc.tmp-123", ".ghi.tmp-9"} {
+		if err := os.WriteFile(filepath.Join(root, "sandbox", name), []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveTemps(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	entries, _ := os.ReadDir(filepath.Join(root, "sandbox"))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !reflect.DeepEqual(names, []string{"abc", "def"}) {
+		t.Errorf("after RemoveTemps the directory holds %v, want the two checkpoints", names)
+	}
+	if ids, err := s.IDs(); err != nil || !reflect.DeepEqual(ids, []string{"abc", "def"}) {
+		t.Errorf("IDs = %v, %v", ids, err)
+	}
+	if cp, err := s.Load("abc"); err != nil || cp.Name != "abc" {
+		t.Errorf("checkpoint after RemoveTemps: %+v, %v", cp, err)
+	}
+}

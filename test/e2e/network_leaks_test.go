@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -29,8 +31,8 @@ func TestNetworkNoLeaks(t *testing.T) {
 	basePort := mustFreePort(t)
 
 	ids := make([]string, 0, podCount)
-	var ips []string // as iptables-save writes them
-	pids := map[string]int{}
+	var ips, uids []string // as iptables-save writes them
+	var pids []int
 	for i := range podCount {
 		cfg := env.SandboxConfig(t, fmt.Sprintf("leak%d", i))
 		cfg.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(basePort + i%5)}}
@@ -41,13 +43,13 @@ func TestNetworkNoLeaks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pod %d: %v", i, err)
 		}
-		ids = append(ids, id)
+		ids, uids = append(ids, id), append(uids, cfg.Metadata.Uid)
 		ips = append(ips, podIP(t, rt, id)+" ", podIP(t, rt, id)+"/")
 		insp, err := env.Docker.Client.ContainerInspect(ctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pids[id] = insp.State.Pid
+		pids = append(pids, insp.State.Pid)
 	}
 	if got := len(n.AllocatedIPs(t)); got != podCount {
 		t.Fatalf("%d IPs allocated for %d pods", got, podCount)
@@ -91,29 +93,68 @@ func TestNetworkNoLeaks(t *testing.T) {
 		}
 	}
 
+	checkNothingLeft(t, n, d, leftovers{sandboxes: ids, uids: uids, words: ips, pids: pids})
+}
+
+// leftovers names what a test's pods were, for checkNothingLeft.
+type leftovers struct {
+	// sandboxes and uids are the pods' sandbox ids and pod UIDs.
+	sandboxes, uids []string
+	// words are more words no iptables rule may hold (the pods' IPs, say).
+	words []string
+	// pids are the pods' pause processes.
+	pids []int
+	// docker is the Docker Engine of the pods, when not the suite's.
+	docker *framework.Dockerd
+}
+
+// checkNothingLeft fails the test if the pods of network n, all removed, left anything
+// behind: a container in Docker, an IP allocation, a veth, an iptables rule, a network
+// namespace, a cached CNI result, or a checkpoint or temporary file of d's.
+func checkNothingLeft(t *testing.T, n *framework.CNINetwork, d *framework.Dockercri, l leftovers) {
+	t.Helper()
 	if ips := n.AllocatedIPs(t); len(ips) != 0 {
 		t.Errorf("IP allocations left: %v", ips)
 	}
 	if ports := n.BridgePorts(t); len(ports) != 0 {
 		t.Errorf("veths left on the bridge: %v", ports)
 	}
-	if rules := framework.IPTablesRules(t, append(append(ids, ips...), n.Name)...); len(rules) != 0 {
+	// Every address of the network's subnet, as iptables-save writes one.
+	subnet := strings.TrimSuffix(n.Subnet, "0/24")
+	words := append(append(append([]string{n.Name, " " + subnet, "/" + subnet}, l.sandboxes...), l.uids...), l.words...)
+	if rules := framework.IPTablesRules(t, words...); len(rules) != 0 {
 		t.Errorf("iptables rules left: %q", rules)
 	}
-	for id, pid := range pids {
+	for _, pid := range l.pids {
 		if err := syscall.Kill(pid, 0); err == nil {
 			if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); link != "" {
-				t.Errorf("pod %s's pause process %d still holds network namespace %s", id[:12], pid, link)
+				t.Errorf("pause process %d still holds network namespace %s", pid, link)
 			}
 		}
 	}
-	cached, _ := filepath.Glob(filepath.Join(n.CacheDir, "results", "*"))
-	if len(cached) != 0 {
-		t.Errorf("CNI results left in the cache: %v", cached)
+	if cached, _ := filepath.Glob(filepath.Join(n.CacheDir, "*", "*")); len(cached) != 0 {
+		t.Errorf("CNI cache entries left: %v", cached)
 	}
-	for _, id := range ids {
-		if _, err := env.Docker.Client.ContainerInspect(ctx(t), id); err == nil {
-			t.Errorf("sandbox %s left in Docker", id[:12])
+	// The sandboxes' checkpoints and the plugins' results of ADDs not yet whole.
+	for _, dir := range []string{"sandbox", "cni"} {
+		if files, _ := filepath.Glob(filepath.Join(d.Dir, "state", dir, "*")); len(files) != 0 {
+			t.Errorf("state left: %v", files)
+		}
+		if files, _ := filepath.Glob(filepath.Join(d.Dir, "state", dir, ".*")); len(files) != 0 {
+			t.Errorf("temporary files left: %v", files)
+		}
+	}
+	docker := env.Docker
+	if l.docker != nil {
+		docker = l.docker
+	}
+	list, err := docker.Client.ContainerList(context.Background(), container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		if slices.Contains(l.sandboxes, c.ID) || slices.Contains(l.sandboxes, c.Labels["io.kubernetes.sandbox.id"]) || slices.Contains(l.uids, c.Labels["io.kubernetes.pod.uid"]) {
+			t.Errorf("container %s %v left in Docker", c.ID[:12], c.Names)
 		}
 	}
 }

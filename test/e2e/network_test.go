@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -324,33 +325,15 @@ func TestNetworkReadyFollowsConfig(t *testing.T) {
 	runPod(t, rt, env.SandboxConfig(t, "late"))
 }
 
-// gatePlugin is a CNI plugin, first in its chain, whose ADD says it has begun (a file
-// "entered" beside it) and waits until the test makes a file "open" there; it answers
-// every command with an empty result, which the chain's bridge then completes.
-const gatePlugin = `#!/bin/sh
-dir=$(dirname "$0")
-cat > /dev/null
-if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}'; exit 0; fi
-if [ "$CNI_COMMAND" = ADD ]; then
-	touch "$dir/entered"
-	while [ ! -e "$dir/open" ]; do sleep 0.05; done
-fi
-echo '{"cniVersion":"1.0.0"}'
-`
-
 // A sandbox whose network is being set up is not listed, and its status says not
 // ready; once RunPodSandbox has returned it is listed, ready, with its IP. (The kubelet's
 // PLEG, listing meanwhile, had kept a ready sandbox without an IP and recreated the pod.)
 func TestSandboxListedOnceItsNetworkIsUp(t *testing.T) {
 	t.Parallel()
 	n := env.NewCNINetwork(t)
-	n.WriteFile(t, "10-gated.conflist", strings.Replace(n.Conflist(), `"plugins": [`, `"plugins": [{"type": "gate"},`, 1))
-	bin := env.TempDir(t, "cni-bin")
-	if err := os.WriteFile(filepath.Join(bin, "gate"), []byte(gatePlugin), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d := env.StartDockercri(t, append(n.Args(), "--cni-bin-dir", bin+","+framework.CNIBinDir)...)
-	rt := d.Runtime(t)
+	gate := n.AddTestPlugin(t, "")
+	gate.Hold(t, "ADD")
+	_, rt := startOnNetwork(t, n)
 	cfg := env.SandboxConfig(t, "gated")
 	ran := make(chan error, 1)
 	go func() {
@@ -358,8 +341,10 @@ func TestSandboxListedOnceItsNetworkIsUp(t *testing.T) {
 		ran <- err
 	}()
 	if err := framework.WaitFor(60*time.Second, func() error {
-		_, err := os.Stat(filepath.Join(bin, "entered"))
-		return err
+		if gate.Held("ADD") == 0 {
+			return errors.New("not yet")
+		}
+		return nil
 	}); err != nil {
 		t.Fatalf("the network's ADD never began: %v", err)
 	}
@@ -381,9 +366,7 @@ func TestSandboxListedOnceItsNetworkIsUp(t *testing.T) {
 	if sbs, err := rt.ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{Id: id}); err != nil || len(sbs) != 0 {
 		t.Errorf("listed while its network is set up: %v, %v", sbs, err)
 	}
-	if err := os.WriteFile(filepath.Join(bin, "open"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	gate.Release(t, "ADD")
 	if err := <-ran; err != nil {
 		t.Fatalf("RunPodSandbox: %v", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,8 @@ type CNINetwork struct {
 	IPMasq      bool
 	subnetIndex int32
 	confFile    string
+	testPlugins []*TestPlugin
+	env         *Env
 }
 
 // cniSubnets numbers the run's networks: 10.123.<n>.0/24, from a random start, so that
@@ -37,15 +41,22 @@ var cniSubnets atomic.Int32
 
 func init() { cniSubnets.Store(mathrand.Int32N(254)) }
 
-// nextSubnet is the next third octet, 1 to 254, that no address of this host is in.
+// nextSubnet is the next third octet, 1 to 254, that no address of this host is in
+// and no iptables rule names (what another run left there would look like a leak of
+// this one's).
 func nextSubnet() int32 {
 	addrs, _ := net.InterfaceAddrs()
-	for {
+	rules, _ := exec.Command("iptables-save").Output()
+	for tries := 0; ; tries++ {
 		n := cniSubnets.Add(1)%254 + 1
 		prefix := fmt.Sprintf("10.123.%d.", n)
-		if !slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
-			return n
+		if slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
+			continue
 		}
+		if tries < 254 && (strings.Contains(string(rules), " "+prefix) || strings.Contains(string(rules), "/"+prefix)) {
+			continue
+		}
+		return n
 	}
 }
 
@@ -67,6 +78,7 @@ func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 		CacheDir: filepath.Join(dir, "cache"),
 		IPAMDir:  filepath.Join(dir, "ipam"),
 		confFile: "10-test.conflist",
+		env:      e,
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "link", "del", net.Bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
@@ -78,7 +90,11 @@ func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 
 // Args are the dockercri flags that use the network.
 func (n *CNINetwork) Args() []string {
-	return []string{"--network-plugin=cni", "--cni-conf-dir", n.ConfDir, "--cni-cache-dir", n.CacheDir, "--cni-bin-dir", "/nonexistent," + CNIBinDir}
+	bins := "/nonexistent," + CNIBinDir
+	if len(n.testPlugins) > 0 {
+		bins += "," + filepath.Dir(n.testPlugins[0].binary)
+	}
+	return []string{"--network-plugin=cni", "--cni-conf-dir", n.ConfDir, "--cni-cache-dir", n.CacheDir, "--cni-bin-dir", bins}
 }
 
 // Conflist is the network's config.
@@ -87,18 +103,130 @@ func (n *CNINetwork) Conflist() string {
 	if n.RangeStart != "" {
 		rng = fmt.Sprintf(`{"subnet": %q, "rangeStart": %q, "rangeEnd": %q}`, n.Subnet, n.RangeStart, n.End)
 	}
+	plugins := [][2]string{
+		{"bridge", fmt.Sprintf(`{"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": %t, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}}`, n.Bridge, n.IPMasq, rng, n.IPAMDir)},
+		{"firewall", `{"type": "firewall"}`},
+		{"portmap", `{"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}`},
+		{"loopback", `{"type": "loopback"}`},
+	}
+	var chain []string
+	for _, tp := range n.testPlugins {
+		if tp.after == "" {
+			chain = append(chain, tp.conf())
+		}
+	}
+	for _, p := range plugins {
+		chain = append(chain, p[1])
+		for _, tp := range n.testPlugins {
+			if tp.after == p[0] {
+				chain = append(chain, tp.conf())
+			}
+		}
+	}
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": %q,
   "plugins": [
-    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": %t, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[%s]], "dataDir": %q, "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "firewall"},
-    {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
-    {"type": "loopback"}
+    %s
   ]
 }
-`, n.Name, n.Bridge, n.IPMasq, rng, n.IPAMDir)
+`, n.Name, strings.Join(chain, ",\n    "))
+}
+
+// TestPlugin is an instance of test/e2e/framework/testplugin in a network's chain: a
+// plugin that passes results on and fails or holds a command when the test says.
+type TestPlugin struct {
+	// Dir is its state directory.
+	Dir    string
+	after  string
+	binary string
+}
+
+// AddTestPlugin puts a test plugin into the network's chain right after the plugin of
+// type after (bridge, firewall, portmap or loopback; "": first). Call it before Write.
+func (n *CNINetwork) AddTestPlugin(t testing.TB, after string) *TestPlugin {
+	t.Helper()
+	bin, err := n.env.testPluginBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &TestPlugin{Dir: n.env.TempDir(t, "plugin"), after: after, binary: bin}
+	n.testPlugins = append(n.testPlugins, p)
+	return p
+}
+
+func (p *TestPlugin) conf() string {
+	return fmt.Sprintf(`{"type": %q, "stateDir": %q}`, filepath.Base(p.binary), p.Dir)
+}
+
+// Fail makes every cmd (ADD, DEL, CHECK) of the plugin fail, or succeed again.
+func (p *TestPlugin) Fail(t testing.TB, cmd string, fail bool) {
+	t.Helper()
+	path := filepath.Join(p.Dir, "fail-"+cmd)
+	var err error
+	if fail {
+		err = os.WriteFile(path, nil, 0o644)
+	} else if err = os.Remove(path); os.IsNotExist(err) {
+		err = nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Hold makes the plugin's next cmd hold: it waits until Release (or until killed).
+func (p *TestPlugin) Hold(t testing.TB, cmd string) {
+	t.Helper()
+	_ = os.Remove(filepath.Join(p.Dir, "held-"+cmd))
+	_ = os.Remove(filepath.Join(p.Dir, "release-"+cmd))
+	if err := os.WriteFile(filepath.Join(p.Dir, "hold-"+cmd), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Release lets a held cmd go on.
+func (p *TestPlugin) Release(t testing.TB, cmd string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(p.Dir, "release-"+cmd), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Unhold takes back a Hold that no command took.
+func (p *TestPlugin) Unhold(cmd string) { _ = os.Remove(filepath.Join(p.Dir, "hold-"+cmd)) }
+
+// Held is the pid of the plugin holding cmd, 0 while none is.
+func (p *TestPlugin) Held(cmd string) int {
+	b, err := os.ReadFile(filepath.Join(p.Dir, "held-"+cmd))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// testPluginBinary builds the test plugin once per run, into a directory of its own
+// (the network's --cni-bin-dir).
+func (e *Env) testPluginBinary() (string, error) {
+	e.pluginOnce.Do(func() {
+		dir := filepath.Join(e.Tmp, "cni-bin")
+		e.pluginBin = filepath.Join(dir, "dcri-test-plugin")
+		cmd := exec.Command(goTool(), "build", "-o", e.pluginBin, "./test/e2e/framework/testplugin")
+		cmd.Dir = e.Root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			e.pluginErr = fmt.Errorf("build the test CNI plugin: %v\n%s", err, out)
+		}
+	})
+	return e.pluginBin, e.pluginErr
+}
+
+// goTool is the go command: the one in PATH, else the one that built the tests.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // Write puts the config into the config directory.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,10 @@ type Env struct {
 	// image the tests' dockercri use.
 	PauseImage string
 	rootfs     []byte
+	// The test CNI plugin, built when a test first needs it.
+	pluginOnce sync.Once
+	pluginBin  string
+	pluginErr  error
 }
 
 // Setup brings up everything the suite needs, installing Debian packages when missing.
