@@ -91,13 +91,28 @@ func TestStatsFromCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	second, err := rt.ContainerStats(ctx(t), busy)
-	if err != nil {
+	// The second sample, once the busy loop has run a while (how much CPU it gets
+	// depends on what else the machine does, so none is asked for).
+	var second *runtimeapi.ContainerStats
+	if err := framework.WaitFor(30*time.Second, func() error {
+		s, err := rt.ContainerStats(ctx(t), busy)
+		if err != nil {
+			return err
+		}
+		second = s
+		if s.GetCpu().GetTimestamp()-first.GetCpu().GetTimestamp() < 2e8 || s.GetCpu().GetUsageCoreNanoSeconds().GetValue() == first.GetCpu().GetUsageCoreNanoSeconds().GetValue() {
+			first = s
+			return fmt.Errorf("the busy loop has not run between two samples yet")
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if n := second.GetCpu().GetUsageNanoCores().GetValue(); n < 3e8 || n > 12e8 {
-		t.Errorf("a busy loop uses %d nanocores", n)
+	// The rate is the CPU time between the two samples over the time between them.
+	c1, c2 := first.GetCpu(), second.GetCpu()
+	rate := (c2.GetUsageCoreNanoSeconds().GetValue() - c1.GetUsageCoreNanoSeconds().GetValue()) * 1e9 / uint64(c2.GetTimestamp()-c1.GetTimestamp())
+	if n := c2.GetUsageNanoCores().GetValue(); n == 0 || n != rate || n > 12e8 {
+		t.Errorf("a busy loop uses %d nanocores; its samples say %d", n, rate)
 	}
 	if got, want := second.GetCpu().GetUsageCoreNanoSeconds().GetValue(), cgroupFile(t, busy, "cpuacct", "cpuacct.usage"); got > want || want-got > 5e8 {
 		t.Errorf("CPU time %d, the cgroup file says %d", got, want)
