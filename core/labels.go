@@ -56,13 +56,16 @@ func dockerLabels(labels, annotations map[string]string) map[string]string {
 	return out
 }
 
-// criLabels splits Docker labels back into CRI labels and annotations.
+// criLabels splits Docker labels back into CRI labels and annotations. A sandbox's
+// container name label ("POD") is dockershim's, for `docker ps`, not the kubelet's.
 func criLabels(docker map[string]string) (labels, annotations map[string]string) {
 	labels, annotations = map[string]string{}, map[string]string{}
+	sandbox := docker[labelType] == typeSandbox
 	for k, v := range docker {
 		switch {
 		case strings.HasPrefix(k, annotationPrefix):
 			annotations[strings.TrimPrefix(k, annotationPrefix)] = v
+		case sandbox && k == labelContainerName:
 		case !internalLabels[k]:
 			labels[k] = v
 		}
