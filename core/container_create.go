@@ -17,16 +17,7 @@ import (
 // IPC (and so UTS: Docker shares the hostname with the network) namespaces.
 func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	cfg := req.GetConfig()
-	if cfg.GetMetadata().GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "container config needs metadata with a name")
-	}
-	if strings.Contains(cfg.GetMetadata().GetName(), nameDelimiter) {
-		return nil, status.Errorf(codes.InvalidArgument, "container name %q contains %q", cfg.GetMetadata().GetName(), nameDelimiter)
-	}
-	if cfg.GetImage().GetImage() == "" {
-		return nil, status.Error(codes.InvalidArgument, "container config needs an image")
-	}
-	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+	if err := validateContainerConfig(cfg); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -70,6 +61,21 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	}
 	s.refresh(ctx, id)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// validateContainerConfig checks what a container config must be before anything is
+// made for it.
+func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
+	if cfg.GetMetadata().GetName() == "" {
+		return status.Error(codes.InvalidArgument, "container config needs metadata with a name")
+	}
+	if strings.Contains(cfg.GetMetadata().GetName(), nameDelimiter) {
+		return status.Errorf(codes.InvalidArgument, "container name %q contains %q", cfg.GetMetadata().GetName(), nameDelimiter)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return status.Error(codes.InvalidArgument, "container config needs an image")
+	}
+	return checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations())
 }
 
 // containerDockerConfig translates a container config into Docker's.
