@@ -123,6 +123,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
 		return err
 	}
+	if err := checkDNSConfig(cfg.GetDnsConfig()); err != nil {
+		return err
+	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	for name := range cfg.GetLinux().GetSysctls() {
 		if err := checkSysctl(name, ns); err != nil {
