@@ -69,8 +69,8 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 	if cfg.GetMetadata().GetName() == "" {
 		return status.Error(codes.InvalidArgument, "container config needs metadata with a name")
 	}
-	if strings.Contains(cfg.GetMetadata().GetName(), nameDelimiter) {
-		return status.Errorf(codes.InvalidArgument, "container name %q contains %q", cfg.GetMetadata().GetName(), nameDelimiter)
+	if err := checkNamePart("container name", cfg.GetMetadata().GetName()); err != nil {
+		return err
 	}
 	if cfg.GetImage().GetImage() == "" {
 		return status.Error(codes.InvalidArgument, "container config needs an image")

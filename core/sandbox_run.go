@@ -111,10 +111,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if m.GetName() == "" || m.GetNamespace() == "" || m.GetUid() == "" {
 		return status.Error(codes.InvalidArgument, "sandbox config needs metadata with name, namespace and uid")
 	}
-	// "_" separates the parts of the Docker name; Kubernetes names never contain it.
 	for _, f := range []string{m.GetName(), m.GetNamespace(), m.GetUid()} {
-		if strings.Contains(f, nameDelimiter) {
-			return status.Errorf(codes.InvalidArgument, "sandbox metadata %q contains %q", f, nameDelimiter)
+		if err := checkNamePart("sandbox metadata", f); err != nil {
+			return err
 		}
 	}
 	if err := checkLabels("sandbox "+m.GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
