@@ -75,7 +75,10 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 	if cfg.GetImage().GetImage() == "" {
 		return status.Error(codes.InvalidArgument, "container config needs an image")
 	}
-	return checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations())
+	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+		return err
+	}
+	return checkEnums(cfg)
 }
 
 // containerDockerConfig translates a container config into Docker's.

@@ -119,6 +119,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkLabels("sandbox "+m.GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
 		return err
 	}
+	if err := checkEnums(cfg); err != nil {
+		return err
+	}
 	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
 		return err
 	}
