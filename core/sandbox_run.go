@@ -128,6 +128,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkDNSConfig(cfg.GetDnsConfig()); err != nil {
 		return err
 	}
+	if err := checkPortMappings(cfg.GetPortMappings()); err != nil {
+		return err
+	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	for name := range cfg.GetLinux().GetSysctls() {
 		if err := checkSysctl(name, ns); err != nil {
