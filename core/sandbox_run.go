@@ -161,6 +161,10 @@ func checkSysctl(name string, ns *runtimeapi.NamespaceOption) error {
 
 // sandboxDockerConfig translates a sandbox config into the pause container's Docker config.
 func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, runtime, cgroupDriver string) (*container.Config, *container.HostConfig, error) {
+	parent, err := cgroupParent(cfg.GetLinux().GetCgroupParent(), cgroupDriver)
+	if err != nil {
+		return nil, nil, err
+	}
 	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
 	labels[labelType] = typeSandbox
 	labels[labelContainerName] = sandboxContainerName
@@ -173,7 +177,7 @@ func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, r
 		Sysctls: cfg.GetLinux().GetSysctls(),
 		Resources: container.Resources{
 			CPUShares:    sandboxCPUShares,
-			CgroupParent: cgroupParent(cfg.GetLinux().GetCgroupParent(), cgroupDriver),
+			CgroupParent: parent,
 		},
 	}
 	oom := s.host.clampOOMScoreAdj(sandboxOOMScoreAdj)
