@@ -125,6 +125,12 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
 		return err
 	}
+	// The kernel takes a hostname of 64 bytes at most, and Docker writes it into the
+	// container's /etc/hostname (and /etc/hosts, with an address), where a space or a
+	// newline would make more names, or lines, of it.
+	if h := cfg.GetHostname(); h != "" && (len(h) > 64 || !oneWord(h)) {
+		return status.Errorf(codes.InvalidArgument, "hostname %q is not one word of 64 bytes at most", h)
+	}
 	if err := checkDNSConfig(cfg.GetDnsConfig()); err != nil {
 		return err
 	}
