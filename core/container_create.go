@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -78,7 +79,22 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
 		return err
 	}
+	if err := checkEnvs(cfg.GetEnvs()); err != nil {
+		return err
+	}
 	return checkEnums(cfg)
+}
+
+// checkEnvs refuses environment variables Docker's NAME=value list cannot carry: a
+// name that is empty or holds "=" (it would read back as another variable), or a NUL
+// byte anywhere. runc refuses an empty name and a NUL byte, but only at the start.
+func checkEnvs(kvs []*runtimeapi.KeyValue) error {
+	for _, kv := range kvs {
+		if kv.GetKey() == "" || strings.ContainsAny(kv.GetKey(), "=\x00") || bytes.IndexByte(kv.GetValue(), 0) >= 0 {
+			return status.Errorf(codes.InvalidArgument, "environment variable %q: a name must be non-empty without \"=\", and neither name nor value may hold a NUL byte", kv.GetKey())
+		}
+	}
+	return nil
 }
 
 // containerDockerConfig translates a container config into Docker's.
