@@ -184,6 +184,9 @@ func (s *Service) applyCDIDevices(devices []*runtimeapi.CDIDevice, hc *container
 // context of a container.
 func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig, sandboxID string, c *container.Config, hc *container.HostConfig) error {
 	ns := lc.GetSecurityContext().GetNamespaceOptions()
+	if err := checkUserNamespace(ns); err != nil {
+		return err
+	}
 	switch ns.GetPid() {
 	case runtimeapi.NamespaceMode_POD:
 		hc.PidMode = container.PidMode("container:" + sandboxID)
@@ -209,6 +212,16 @@ func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig,
 	hc.Resources = res
 	hc.OomScoreAdj = oom
 	return s.applySecurityContext(lc.GetSecurityContext(), c, hc)
+}
+
+// checkUserNamespace refuses a user namespace other than the host's: Docker has one
+// user namespace for all its containers (userns-remap, daemon-wide), none per pod.
+// (Status says so; the kubelet asks only for the host's then.)
+func checkUserNamespace(ns *runtimeapi.NamespaceOption) error {
+	if u := ns.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
+		return status.Errorf(codes.InvalidArgument, "user namespace mode %v: this Docker Engine gives no pod a user namespace of its own", u.GetMode())
+	}
+	return nil
 }
 
 func envList(kvs []*runtimeapi.KeyValue) []string {

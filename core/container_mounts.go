@@ -37,6 +37,9 @@ func (s *Service) mountFeatures() mountFeatures {
 func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, error) {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
+		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make an ID-mapped mount", m.GetContainerPath())
+		}
 		if m.GetImage().GetImage() != "" {
 			im, err := imageMount(m, can)
 			if err != nil {

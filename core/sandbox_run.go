@@ -138,6 +138,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		return err
 	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if err := checkUserNamespace(ns); err != nil {
+		return err
+	}
 	for name := range cfg.GetLinux().GetSysctls() {
 		if err := checkSysctl(name, ns); err != nil {
 			return status.Errorf(codes.InvalidArgument, "sysctl %s: %v", name, err)
