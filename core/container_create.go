@@ -149,6 +149,14 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		if perms == "" {
 			perms = "rwm"
 		}
+		// Docker looks at a device only when the container starts, and a failure there
+		// would answer Internal.
+		if !filepath.IsAbs(d.GetHostPath()) || !filepath.IsAbs(d.GetContainerPath()) || strings.Trim(perms, "rwm") != "" {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %s:%s:%s: the paths must be absolute, the permissions of r, w and m", d.GetHostPath(), d.GetContainerPath(), d.GetPermissions())
+		}
+		if _, err := os.Stat(d.GetHostPath()); err != nil {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %s: %v", d.GetHostPath(), err)
+		}
 		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.GetHostPath(), PathInContainer: d.GetContainerPath(), CgroupPermissions: perms})
 	}
 	if err := s.applyCDIDevices(cfg.GetCDIDevices(), hc); err != nil {
