@@ -40,6 +40,10 @@ func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, err
 		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
 			return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make an ID-mapped mount", m.GetContainerPath())
 		}
+		// Docker refuses a relative one too, but only after the log directory is made.
+		if m.GetContainerPath() != "" && !filepath.IsAbs(m.GetContainerPath()) {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %q: the container path must be absolute", m.GetContainerPath())
+		}
 		if m.GetImage().GetImage() != "" {
 			im, err := imageMount(m, can)
 			if err != nil {
@@ -50,6 +54,9 @@ func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures) ([]mount.Mount, err
 		}
 		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
 			return nil, status.Errorf(codes.InvalidArgument, "mount %v needs a host and a container path", m)
+		}
+		if m.GetImageSubPath() != "" {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: image_sub_path %q, but no image to take it from", m.GetContainerPath(), m.GetImageSubPath())
 		}
 		src, err := filepath.EvalSymlinks(m.GetHostPath())
 		if err != nil {
