@@ -222,7 +222,8 @@ func checkSandboxConfig(t *testing.T, req *runtimeapi.RunPodSandboxRequest, c *c
 	if !maps.Equal(hc.Sysctls, cfg.GetLinux().GetSysctls()) {
 		t.Fatalf("sysctls %v, want %v", hc.Sysctls, cfg.GetLinux().GetSysctls())
 	}
-	// runc writes the file of /proc/sys the name makes, "." for "/": the one it names.
+	// runc writes the file of /proc/sys the name makes, each "." a "/": one file, named
+	// by parts none of them empty.
 	for k := range hc.Sysctls {
 		if p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/"); path.Clean(p) != p {
 			t.Fatalf("sysctl %q: runc would write %s; request %v", k, path.Clean(p), req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -149,9 +150,18 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	return nil
 }
 
+// sysctlName is the form of a sysctl's name Kubernetes validates (IsValidSysctlName):
+// segments of [a-z0-9_-] between "." or "/". runc writes the file of /proc/sys the name
+// makes, each "." a "/", so another name ("net..x", "net/../x", "net.x y") names no
+// sysctl, and fails the start of the pause container.
+var sysctlName = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
+
 // checkSysctl accepts the sysctls a pod may set: those of the IPC and network
 // namespaces, and only when the pod has its own of that namespace.
 func checkSysctl(name string, ns *runtimeapi.NamespaceOption) error {
+	if len(name) > 253 || !sysctlName.MatchString(name) {
+		return errors.New("not a sysctl name")
+	}
 	name = strings.ReplaceAll(name, "/", ".")
 	switch {
 	case name == "kernel.sem" || strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") || strings.HasPrefix(name, "fs.mqueue."):
