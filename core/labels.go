@@ -97,6 +97,13 @@ func matchSelector(labels, selector map[string]string) bool {
 // which every pod the API server admits meets: a request beyond them is refused rather
 // than kept, since every list answer carries them.
 func checkLabels(what string, labels, annotations map[string]string) error {
+	// A label of dockercri's own name would be overwritten or hidden, one under the
+	// annotation prefix read back as an annotation.
+	for k := range labels {
+		if internalLabels[k] || strings.HasPrefix(k, annotationPrefix) {
+			return status.Errorf(codes.InvalidArgument, "%s: label %q is one dockercri keeps for itself", what, k)
+		}
+	}
 	errs := metav1validation.ValidateLabels(labels, field.NewPath("labels"))
 	errs = append(errs, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations"))...)
 	if len(errs) > 0 {

@@ -120,6 +120,10 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkLabels("sandbox "+m.GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
 		return err
 	}
+	// The pause container's container name label is dockershim's "POD".
+	if _, ok := cfg.GetLabels()[labelContainerName]; ok {
+		return status.Errorf(codes.InvalidArgument, "sandbox %s: label %q is the pause container's", m.GetName(), labelContainerName)
+	}
 	if err := checkEnums(cfg); err != nil {
 		return err
 	}
