@@ -2,12 +2,15 @@ package core
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -163,11 +166,40 @@ func seccompOpt(p *runtimeapi.SecurityProfile, path string) (string, error) {
 	return "", status.Errorf(codes.InvalidArgument, "seccomp profile %q: unknown form", path)
 }
 
-// localSeccomp reads a seccomp profile file: Docker's API takes the profile itself.
+// maxSeccompProfile bounds a seccomp profile's size: Docker's default profile is about
+// 20 KiB of JSON.
+const maxSeccompProfile = 1 << 20
+
+// localSeccomp reads a seccomp profile file: Docker's API takes the profile itself. Only
+// a regular file is read, and only up to maxSeccompProfile: reading a named pipe would
+// wait forever, /dev/zero would fill dockercri's memory, and opening some devices
+// (a watchdog) acts.
 func localSeccomp(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	if !filepath.IsAbs(path) {
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %q: not an absolute path", path)
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile: %v", err)
+	case !st.Mode().IsRegular():
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s: not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "seccomp profile: %v", err)
+	}
+	defer f.Close()
+	// The path may have been replaced between the stat and the open.
+	if st2, err := f.Stat(); err != nil || !os.SameFile(st, st2) {
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s changed while read", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+	switch {
+	case err != nil:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile: %v", err)
+	case len(b) > maxSeccompProfile:
+		return "", status.Errorf(codes.InvalidArgument, "seccomp profile %s: larger than %d bytes", path, maxSeccompProfile)
 	}
 	return "seccomp=" + string(b), nil
 }
