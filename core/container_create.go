@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/versions"
@@ -86,12 +87,17 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 }
 
 // checkEnvs refuses environment variables Docker's NAME=value list cannot carry: a
-// name that is empty or holds "=" (it would read back as another variable), or a NUL
-// byte anywhere. runc refuses an empty name and a NUL byte, but only at the start.
+// name that is empty or holds "=" (it would read back as another variable), a NUL byte
+// anywhere, or a value that is not UTF-8 (the CRI's values are bytes, Docker's API is
+// JSON, which turns each invalid byte into U+FFFD). runc refuses an empty name and a
+// NUL byte, but only at the start.
 func checkEnvs(kvs []*runtimeapi.KeyValue) error {
 	for _, kv := range kvs {
 		if kv.GetKey() == "" || strings.ContainsAny(kv.GetKey(), "=\x00") || bytes.IndexByte(kv.GetValue(), 0) >= 0 {
 			return status.Errorf(codes.InvalidArgument, "environment variable %q: a name must be non-empty without \"=\", and neither name nor value may hold a NUL byte", kv.GetKey())
+		}
+		if !utf8.Valid(kv.GetValue()) {
+			return status.Errorf(codes.InvalidArgument, "environment variable %s: the value is not UTF-8, which Docker's API cannot carry", kv.GetKey())
 		}
 	}
 	return nil

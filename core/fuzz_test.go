@@ -302,7 +302,7 @@ func checkJSON(t *testing.T, req proto.Message, c *container.Config, hc *contain
 	}
 	var back container.Config
 	if err := json.Unmarshal(b, &back); err != nil || !maps.Equal(back.Labels, c.Labels) || !slices.Equal(back.Env, c.Env) {
-		t.Fatalf("config does not survive JSON: %v; request %v", err, req)
+		t.Fatalf("config does not survive JSON (%v): labels %q env %q came back as %q and %q; request %v", err, c.Labels, c.Env, back.Labels, back.Env, req)
 	}
 	if _, err := json.Marshal(hc); err != nil {
 		t.Fatalf("host config does not encode: %v; request %v", err, req)
