@@ -1,6 +1,7 @@
 # dockercri: a CRI server for Docker Engine.
 #   make run    build, make sure Docker runs, and serve on /run/dockercri.sock (ARGS= adds flags)
 #   make test   unit tests, then the end-to-end suite against real Docker (as root)
+#   make fuzz   each fuzz target for FUZZTIME (a failing input lands in testdata/fuzz)
 #   make critest   the CRI validation suite (cri-tools' critest) against dockercri (as root)
 #   make crictl    crictl of the same cri-tools release, in bin/
 #   make e2e-node  the Kubernetes node e2e (NodeConformance) on the real kubelet and dockercri (as root)
@@ -20,7 +21,7 @@ DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit e2e e2e-kubelet kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
+.PHONY: all build run test unit fuzz e2e e2e-kubelet kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -41,7 +42,7 @@ ENGINE_ENV = $(if $(filter-out 20.10,$(DOCKER)),engine=$$(hack/build-engine.sh $
 
 # test: every suite, one stage after another, with each stage's time.
 test:
-	@MAKE=$(MAKE) hack/stages.sh vet unit e2e "e2e DOCKER=29 STORE=containerd" critest "critest DOCKER=29 STORE=classic" \
+	@MAKE=$(MAKE) hack/stages.sh vet unit fuzz e2e "e2e DOCKER=29 STORE=containerd" critest "critest DOCKER=29 STORE=classic" \
 		"critest DOCKER=29 STORE=containerd" e2e-kubelet "e2e-node NODE_E2E_FOCUS_FILE=test/nodee2e/ci-focus.txt"
 
 vet:
@@ -55,6 +56,15 @@ vet:
 
 unit:
 	$(GO) test -count=1 ./...
+
+# fuzz: each fuzz target for FUZZTIME (the request translation of core, image names,
+# pull streams and credentials of core/images, Docker's log stream of core/crilog); a
+# failing input lands in the package's testdata/fuzz, which `make unit` runs from then on.
+# FUZZFLAGS are more flags of the test binaries (FUZZFLAGS=-test.parallel=1: one worker).
+FUZZTIME  ?= 6s
+FUZZFLAGS ?=
+fuzz:
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZFLAGS='$(FUZZFLAGS)' hack/fuzz.sh
 
 e2e: build
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/...

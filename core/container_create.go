@@ -1,10 +1,12 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/versions"
@@ -19,16 +21,7 @@ import (
 // IPC (and so UTS: Docker shares the hostname with the network) namespaces.
 func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	cfg := req.GetConfig()
-	if cfg.GetMetadata().GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "container config needs metadata with a name")
-	}
-	if strings.Contains(cfg.GetMetadata().GetName(), nameDelimiter) {
-		return nil, status.Errorf(codes.InvalidArgument, "container name %q contains %q", cfg.GetMetadata().GetName(), nameDelimiter)
-	}
-	if cfg.GetImage().GetImage() == "" {
-		return nil, status.Error(codes.InvalidArgument, "container config needs an image")
-	}
-	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+	if err := validateContainerConfig(cfg); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -76,6 +69,44 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	}
 	s.refresh(ctx, id)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// validateContainerConfig checks what a container config must be before anything is
+// made for it.
+func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
+	if cfg.GetMetadata().GetName() == "" {
+		return status.Error(codes.InvalidArgument, "container config needs metadata with a name")
+	}
+	if err := checkNamePart("container name", cfg.GetMetadata().GetName()); err != nil {
+		return err
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return status.Error(codes.InvalidArgument, "container config needs an image")
+	}
+	if err := checkLabels("container "+cfg.GetMetadata().GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
+		return err
+	}
+	if err := checkEnvs(cfg.GetEnvs()); err != nil {
+		return err
+	}
+	return checkEnums(cfg)
+}
+
+// checkEnvs refuses environment variables Docker's NAME=value list cannot carry: a
+// name that is empty or holds "=" (it would read back as another variable), a NUL byte
+// anywhere, or a value that is not UTF-8 (the CRI's values are bytes, Docker's API is
+// JSON, which turns each invalid byte into U+FFFD). runc refuses an empty name and a
+// NUL byte, but only at the start.
+func checkEnvs(kvs []*runtimeapi.KeyValue) error {
+	for _, kv := range kvs {
+		if kv.GetKey() == "" || strings.ContainsAny(kv.GetKey(), "=\x00") || bytes.IndexByte(kv.GetValue(), 0) >= 0 {
+			return status.Errorf(codes.InvalidArgument, "environment variable %q: a name must be non-empty without \"=\", and neither name nor value may hold a NUL byte", kv.GetKey())
+		}
+		if !utf8.Valid(kv.GetValue()) {
+			return status.Errorf(codes.InvalidArgument, "environment variable %s: the value is not UTF-8, which Docker's API cannot carry", kv.GetKey())
+		}
+	}
+	return nil
 }
 
 // containerDockerConfig translates a container config into Docker's.
@@ -134,6 +165,14 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 		if perms == "" {
 			perms = "rwm"
 		}
+		// Docker looks at a device only when the container starts, and a failure there
+		// would answer Internal.
+		if !filepath.IsAbs(d.GetHostPath()) || !filepath.IsAbs(d.GetContainerPath()) || strings.Trim(perms, "rwm") != "" {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %s:%s:%s: the paths must be absolute, the permissions of r, w and m", d.GetHostPath(), d.GetContainerPath(), d.GetPermissions())
+		}
+		if _, err := os.Stat(d.GetHostPath()); err != nil {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "device %s: %v", d.GetHostPath(), err)
+		}
 		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.GetHostPath(), PathInContainer: d.GetContainerPath(), CgroupPermissions: perms})
 	}
 	if err := s.applyCDIDevices(cfg.GetCDIDevices(), hc); err != nil {
@@ -169,6 +208,9 @@ func (s *Service) applyCDIDevices(devices []*runtimeapi.CDIDevice, hc *container
 // context of a container.
 func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig, sandboxID string, c *container.Config, hc *container.HostConfig) error {
 	ns := lc.GetSecurityContext().GetNamespaceOptions()
+	if err := checkUserNamespace(ns); err != nil {
+		return err
+	}
 	switch ns.GetPid() {
 	case runtimeapi.NamespaceMode_POD:
 		hc.PidMode = container.PidMode("container:" + sandboxID)
@@ -194,6 +236,16 @@ func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig,
 	hc.Resources = res
 	hc.OomScoreAdj = oom
 	return s.applySecurityContext(lc.GetSecurityContext(), c, hc)
+}
+
+// checkUserNamespace refuses a user namespace other than the host's: Docker has one
+// user namespace for all its containers (userns-remap, daemon-wide), none per pod.
+// (Status says so; the kubelet asks only for the host's then.)
+func checkUserNamespace(ns *runtimeapi.NamespaceOption) error {
+	if u := ns.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
+		return status.Errorf(codes.InvalidArgument, "user namespace mode %v: this Docker Engine gives no pod a user namespace of its own", u.GetMode())
+	}
+	return nil
 }
 
 func envList(kvs []*runtimeapi.KeyValue) []string {

@@ -39,6 +39,13 @@ func (s *Service) mountFeatures() mountFeatures {
 func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures, dockerRoot string) ([]mount.Mount, error) {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
+		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: this Docker Engine cannot make an ID-mapped mount", m.GetContainerPath())
+		}
+		// Docker refuses a relative one too, but only after the log directory is made.
+		if m.GetContainerPath() != "" && !filepath.IsAbs(m.GetContainerPath()) {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %q: the container path must be absolute", m.GetContainerPath())
+		}
 		if m.GetImage().GetImage() != "" {
 			im, err := imageMount(m, can)
 			if err != nil {
@@ -52,6 +59,9 @@ func dockerMounts(ms []*runtimeapi.Mount, can mountFeatures, dockerRoot string) 
 		}
 		if !filepath.IsAbs(m.GetHostPath()) {
 			return nil, status.Errorf(codes.InvalidArgument, "mount source %q is not an absolute path", m.GetHostPath())
+		}
+		if m.GetImageSubPath() != "" {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: image_sub_path %q, but no image to take it from", m.GetContainerPath(), m.GetImageSubPath())
 		}
 		src, err := filepath.EvalSymlinks(m.GetHostPath())
 		if err != nil {

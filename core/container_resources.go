@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -68,19 +69,17 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 
 // cgroupParent is the pod's cgroup parent in the form Docker's cgroup driver takes: the
 // kubelet's cgroupfs path "/kubepods/burstable/pod1" is "kubepods-burstable-pod1.slice"
-// under systemd, and the other way round.
-func cgroupParent(parent, driver string) string {
+// under systemd, and the other way round. A parent systemd cannot have as a slice is
+// refused: Docker would take it, and runc fail every start in it.
+func cgroupParent(parent, driver string) (string, error) {
 	if parent == "" {
-		return ""
+		return "", nil
 	}
 	isSlice := strings.HasSuffix(parent, ".slice")
 	switch {
 	case driver == "systemd" && !isSlice:
 		parts := strings.FieldsFunc(path.Clean(parent), func(r rune) bool { return r == '/' })
-		if len(parts) == 0 {
-			return ""
-		}
-		return strings.Join(parts, "-") + ".slice"
+		parent = strings.Join(parts, "-") + ".slice"
 	case driver != "systemd" && isSlice:
 		// "kubepods-burstable-pod1.slice" is the slice of "kubepods-burstable.slice" in
 		// "kubepods.slice": the cgroupfs path names each level.
@@ -90,7 +89,28 @@ func cgroupParent(parent, driver string) string {
 		for i := range parts {
 			p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
 		}
-		return p
+		return p, nil
+	case driver != "systemd":
+		return parent, nil
+	default:
+		// A slice is named by its last part ("/test.slice", critest's, is test.slice),
+		// as containerd names it.
+		parent = path.Base(parent)
 	}
-	return parent
+	if !systemdSlice(parent) {
+		return "", status.Errorf(codes.InvalidArgument, "cgroup parent %q: Docker's systemd cgroup driver takes a slice name (name.slice of letters, digits, \"_\", \".\", \":\", no empty part between \"-\")", parent)
+	}
+	return parent, nil
+}
+
+// systemdSlice tells whether name is a slice runc's systemd driver can expand (its
+// ExpandSlice, and systemd's unit name rules).
+func systemdSlice(name string) bool {
+	base, ok := strings.CutSuffix(name, ".slice")
+	if !ok || base == "" || len(name) > 255 || strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":-_.\\", r))
+	}) {
+		return false
+	}
+	return base == "-" || !slices.Contains(strings.Split(base, "-"), "")
 }

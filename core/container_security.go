@@ -40,6 +40,9 @@ func (s *Service) applySecurityContext(sc *runtimeapi.LinuxContainerSecurityCont
 	}
 	c.User = user
 	for _, g := range sc.GetSupplementalGroups() {
+		if err := checkID("supplemental group", g); err != nil {
+			return err
+		}
 		hc.GroupAdd = append(hc.GroupAdd, strconv.FormatInt(g, 10))
 	}
 	hc.ReadonlyRootfs = sc.GetReadonlyRootfs()
@@ -88,17 +91,38 @@ func dockerUser(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
 	var user string
 	switch {
 	case sc.GetRunAsUser() != nil:
+		if err := checkID("run_as_user", sc.GetRunAsUser().GetValue()); err != nil {
+			return "", err
+		}
 		user = strconv.FormatInt(sc.GetRunAsUser().GetValue(), 10)
 	case sc.GetRunAsUsername() != "":
+		// Docker reads "name:group": a ":" would make the rest a group.
+		if strings.Contains(sc.GetRunAsUsername(), ":") {
+			return "", status.Errorf(codes.InvalidArgument, "run_as_username %q contains \":\"", sc.GetRunAsUsername())
+		}
 		user = sc.GetRunAsUsername()
 	}
 	if g := sc.GetRunAsGroup(); g != nil {
 		if user == "" {
 			return "", status.Error(codes.InvalidArgument, "run_as_group needs run_as_user or run_as_username")
 		}
+		if err := checkID("run_as_group", g.GetValue()); err != nil {
+			return "", err
+		}
 		user += ":" + strconv.FormatInt(g.GetValue(), 10)
 	}
 	return user, nil // "": the image's USER
+}
+
+// maxID is the largest user or group ID runc takes; Docker passes any on, and runc
+// fails the start.
+const maxID = 1<<31 - 1
+
+func checkID(what string, id int64) error {
+	if id < 0 || id > maxID {
+		return status.Errorf(codes.InvalidArgument, "%s %d is not a user or group ID (0 to %d)", what, id, maxID)
+	}
+	return nil
 }
 
 // capNames are CRI capability names as Docker takes them ("CAP_NET_ADMIN", "ALL").

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -127,6 +130,27 @@ func writeResolvConf(insp *container.InspectResponse, dns *runtimeapi.DNSConfig)
 		return grpcerr.Wrap(err, "write resolv.conf of sandbox "+id)
 	}
 	return nil
+}
+
+// checkDNSConfig refuses a DNS config resolv.conf cannot carry: each search domain and
+// option is one word (a space would split it, a newline start a line of its own, and an
+// empty one vanish), and each nameserver an IP address, as Kubernetes has them.
+func checkDNSConfig(dns *runtimeapi.DNSConfig) error {
+	for _, srv := range dns.GetServers() {
+		if _, err := netip.ParseAddr(srv); err != nil || !oneWord(srv) {
+			return status.Errorf(codes.InvalidArgument, "DNS server %q is not an IP address", srv)
+		}
+	}
+	for _, word := range slices.Concat(dns.GetSearches(), dns.GetOptions()) {
+		if !oneWord(word) {
+			return status.Errorf(codes.InvalidArgument, "DNS search domain or option %q is not one word", word)
+		}
+	}
+	return nil
+}
+
+func oneWord(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == 0 })
 }
 
 // hostResolvConf is read when the kubelet gives no DNS config.

@@ -56,13 +56,16 @@ func dockerLabels(labels, annotations map[string]string) map[string]string {
 	return out
 }
 
-// criLabels splits Docker labels back into CRI labels and annotations.
+// criLabels splits Docker labels back into CRI labels and annotations. A sandbox's
+// container name label ("POD") is dockershim's, for `docker ps`, not the kubelet's.
 func criLabels(docker map[string]string) (labels, annotations map[string]string) {
 	labels, annotations = map[string]string{}, map[string]string{}
+	sandbox := docker[labelType] == typeSandbox
 	for k, v := range docker {
 		switch {
 		case strings.HasPrefix(k, annotationPrefix):
 			annotations[strings.TrimPrefix(k, annotationPrefix)] = v
+		case sandbox && k == labelContainerName:
 		case !internalLabels[k]:
 			labels[k] = v
 		}
@@ -95,6 +98,13 @@ func matchSelector(labels, selector map[string]string) bool {
 // (63 characters) is not one: the kubelet labels each sandbox and container with its
 // pod's name, which may be 253 characters long.
 func checkLabels(what string, labels, annotations map[string]string) error {
+	// A label of dockercri's own name would be overwritten or hidden, one under the
+	// annotation prefix read back as an annotation.
+	for k := range labels {
+		if internalLabels[k] || strings.HasPrefix(k, annotationPrefix) {
+			return status.Errorf(codes.InvalidArgument, "%s: label %q is one dockercri keeps for itself", what, k)
+		}
+	}
 	path := field.NewPath("labels")
 	var errs field.ErrorList
 	for k := range labels {

@@ -30,7 +30,9 @@ func containerLogPath(dir, rel string) (string, error) {
 	if err := checkLogDirectory(dir); err != nil {
 		return "", err
 	}
-	if dir == "" || !filepath.IsLocal(rel) {
+	// "." (or "a/..") is the log directory itself, which the log's symlink or file
+	// would replace.
+	if dir == "" || !filepath.IsLocal(rel) || filepath.Clean(rel) == "." {
 		return "", status.Errorf(codes.InvalidArgument, "log_path %q must be a path inside the sandbox's log_directory %q", rel, dir)
 	}
 	path := dir

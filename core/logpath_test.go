@@ -29,6 +29,8 @@ func TestContainerLogPath(t *testing.T) {
 		{dir, "/tmp/abs.log"},
 		{dir, "linked/0.log"},
 		{dir, "file.log"},
+		{dir, "."}, // the log directory itself
+		{dir, "web/.."},
 		{"../../tmp/x", "0.log"},
 		{"relative/dir", "0.log"},
 		{"/var/log/pods/../../tmp", "0.log"},

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/docker/daemon/names"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -27,6 +30,20 @@ func sandboxName(m *runtimeapi.PodSandboxMetadata) string {
 
 func containerName(sandbox *runtimeapi.PodSandboxMetadata, c *runtimeapi.ContainerMetadata) string {
 	return strings.Join([]string{kubePrefix, c.GetName(), sandbox.GetName(), sandbox.GetNamespace(), sandbox.GetUid(), strconv.FormatUint(uint64(c.GetAttempt()), 10)}, nameDelimiter)
+}
+
+// checkNamePart refuses a metadata field the Docker name cannot carry: "_" separates
+// the name's parts (Kubernetes names never contain it), and Docker takes only letters,
+// digits, "_", "." and "-" (which it would refuse only once the log directory and the
+// image are made).
+func checkNamePart(what, part string) error {
+	if strings.Contains(part, nameDelimiter) {
+		return status.Errorf(codes.InvalidArgument, "%s %q contains %q", what, part, nameDelimiter)
+	}
+	if !names.RestrictedNamePattern.MatchString(kubePrefix + nameDelimiter + part) {
+		return status.Errorf(codes.InvalidArgument, "%s %q: a Docker name takes only letters, digits, \".\" and \"-\"", what, part)
+	}
+	return nil
 }
 
 // nameParts splits a Docker name made by sandboxName or containerName. Docker reports

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/docker/docker/api/types/container"
 	"google.golang.org/grpc/codes"
@@ -103,6 +104,20 @@ func netnsPath(insp container.InspectResponse) string {
 		return ""
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", insp.State.Pid)
+}
+
+// checkPortMappings refuses port mappings CNI's portmap plugin would fail on, after
+// the sandbox was made: ports outside 0-65535, a host IP that is no IP address.
+func checkPortMappings(pms []*runtimeapi.PortMapping) error {
+	for _, pm := range pms {
+		if pm.GetContainerPort() < 0 || pm.GetContainerPort() > 65535 || pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
+			return status.Errorf(codes.InvalidArgument, "port mapping %d:%d: a port is outside 0-65535", pm.GetHostPort(), pm.GetContainerPort())
+		}
+		if _, err := netip.ParseAddr(pm.GetHostIp()); pm.GetHostIp() != "" && err != nil {
+			return status.Errorf(codes.InvalidArgument, "port mapping %d:%d: host IP %q is not an IP address", pm.GetHostPort(), pm.GetContainerPort(), pm.GetHostIp())
+		}
+	}
+	return nil
 }
 
 // cniPorts are the pod's ports that CNI maps: those with a host port. The kubelet sends

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -117,19 +118,40 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if m.GetName() == "" || m.GetNamespace() == "" || m.GetUid() == "" {
 		return status.Error(codes.InvalidArgument, "sandbox config needs metadata with name, namespace and uid")
 	}
-	// "_" separates the parts of the Docker name; Kubernetes names never contain it.
 	for _, f := range []string{m.GetName(), m.GetNamespace(), m.GetUid()} {
-		if strings.Contains(f, nameDelimiter) {
-			return status.Errorf(codes.InvalidArgument, "sandbox metadata %q contains %q", f, nameDelimiter)
+		if err := checkNamePart("sandbox metadata", f); err != nil {
+			return err
 		}
 	}
 	if err := checkLabels("sandbox "+m.GetName(), cfg.GetLabels(), cfg.GetAnnotations()); err != nil {
 		return err
 	}
+	// The pause container's container name label is dockershim's "POD".
+	if _, ok := cfg.GetLabels()[labelContainerName]; ok {
+		return status.Errorf(codes.InvalidArgument, "sandbox %s: label %q is the pause container's", m.GetName(), labelContainerName)
+	}
+	if err := checkEnums(cfg); err != nil {
+		return err
+	}
 	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
 		return err
 	}
+	// The kernel takes a hostname of 64 bytes at most, and Docker writes it into the
+	// container's /etc/hostname (and /etc/hosts, with an address), where a space or a
+	// newline would make more names, or lines, of it.
+	if h := cfg.GetHostname(); h != "" && (len(h) > 64 || !oneWord(h)) {
+		return status.Errorf(codes.InvalidArgument, "hostname %q is not one word of 64 bytes at most", h)
+	}
+	if err := checkDNSConfig(cfg.GetDnsConfig()); err != nil {
+		return err
+	}
+	if err := checkPortMappings(cfg.GetPortMappings()); err != nil {
+		return err
+	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if err := checkUserNamespace(ns); err != nil {
+		return err
+	}
 	for name := range cfg.GetLinux().GetSysctls() {
 		if err := checkSysctl(name, ns); err != nil {
 			return status.Errorf(codes.InvalidArgument, "sysctl %s: %v", name, err)
@@ -138,9 +160,18 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	return nil
 }
 
+// sysctlName is the form of a sysctl's name Kubernetes validates (IsValidSysctlName):
+// segments of [a-z0-9_-] between "." or "/". runc writes the file of /proc/sys the name
+// makes, each "." a "/", so another name ("net..x", "net/../x", "net.x y") names no
+// sysctl, and fails the start of the pause container.
+var sysctlName = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
+
 // checkSysctl accepts the sysctls a pod may set: those of the IPC and network
 // namespaces, and only when the pod has its own of that namespace.
 func checkSysctl(name string, ns *runtimeapi.NamespaceOption) error {
+	if len(name) > 253 || !sysctlName.MatchString(name) {
+		return errors.New("not a sysctl name")
+	}
 	name = strings.ReplaceAll(name, "/", ".")
 	switch {
 	case name == "kernel.sem" || strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") || strings.HasPrefix(name, "fs.mqueue."):
@@ -159,6 +190,10 @@ func checkSysctl(name string, ns *runtimeapi.NamespaceOption) error {
 
 // sandboxDockerConfig translates a sandbox config into the pause container's Docker config.
 func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, runtime, cgroupDriver string) (*container.Config, *container.HostConfig, error) {
+	parent, err := cgroupParent(cfg.GetLinux().GetCgroupParent(), cgroupDriver)
+	if err != nil {
+		return nil, nil, err
+	}
 	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
 	labels[labelType] = typeSandbox
 	labels[labelContainerName] = sandboxContainerName
@@ -171,7 +206,7 @@ func (s *Service) sandboxDockerConfig(cfg *runtimeapi.PodSandboxConfig, image, r
 		Sysctls: cfg.GetLinux().GetSysctls(),
 		Resources: container.Resources{
 			CPUShares:    sandboxCPUShares,
-			CgroupParent: cgroupParent(cfg.GetLinux().GetCgroupParent(), cgroupDriver),
+			CgroupParent: parent,
 		},
 	}
 	oom := s.host.clampOOMScoreAdj(sandboxOOMScoreAdj)

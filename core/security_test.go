@@ -185,9 +185,17 @@ func TestCgroupParent(t *testing.T) {
 		{"kubepods-burstable-pod1.slice", "systemd", "kubepods-burstable-pod1.slice"},
 		{"kubepods-burstable-pod1.slice", "cgroupfs", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"},
 		{"", "systemd", ""},
+		{"-.slice", "systemd", "-.slice"},
+		{"/test.slice", "systemd", "test.slice"}, // critest's
 	} {
-		if got := cgroupParent(tc.in, tc.driver); got != tc.want {
-			t.Errorf("cgroupParent(%q, %s) = %q, want %q", tc.in, tc.driver, got, tc.want)
+		if got, err := cgroupParent(tc.in, tc.driver); got != tc.want || err != nil {
+			t.Errorf("cgroupParent(%q, %s) = %q, %v; want %q", tc.in, tc.driver, got, err, tc.want)
+		}
+	}
+	// What systemd cannot have as a slice is refused, not left to fail each start.
+	for _, in := range []string{"/", "/-kubepods/pod1", "kubepods--pod1.slice", "/kube pods/pod1", "pod/.slice"} {
+		if got, err := cgroupParent(in, "systemd"); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("cgroupParent(%q, systemd) = %q, %v; want InvalidArgument", in, got, err)
 		}
 	}
 }

@@ -60,6 +60,12 @@ func TestLabelsRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(gotL, labels) || !reflect.DeepEqual(gotA, annotations) {
 		t.Errorf("criLabels = %v %v, want %v %v", gotL, gotA, labels, annotations)
 	}
+	// A sandbox's labels are the pod's: without the pause container's name, "POD".
+	d = dockerLabels(labels, annotations)
+	d[labelType], d[labelContainerName] = typeSandbox, sandboxContainerName
+	if gotL, _ := criLabels(d); !reflect.DeepEqual(gotL, labels) {
+		t.Errorf("sandbox labels read back as %v, want %v", gotL, labels)
+	}
 	if !matchSelector(gotL, map[string]string{"app": "web"}) || matchSelector(gotL, map[string]string{"app": "db"}) || !matchSelector(gotL, nil) {
 		t.Error("matchSelector")
 	}
