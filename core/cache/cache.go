@@ -54,7 +54,11 @@ type Cache struct {
 	// loading is closed when the listing under way ends, whether it loaded the view or
 	// not; nil while none is (Docker down, between two tries).
 	loading chan struct{}
-	epoch   uint64
+	// storedDuringLoad are the containers Refresh or an event stored while a listing
+	// was under way (nil: gone): they are newer than what the listing may have read,
+	// which would otherwise drop a container made meanwhile from the view.
+	storedDuringLoad map[string]*container.InspectResponse
+	epoch            uint64
 	// gen numbers the states of objs: it changes with every change of the view, and
 	// snap (nil until asked) is objs as a slice for that state.
 	gen  uint64
@@ -148,6 +152,7 @@ func (c *Cache) beginLoad() {
 
 func (c *Cache) endLoad() {
 	c.mu.Lock()
+	c.storedDuringLoad = nil
 	if c.loading != nil {
 		close(c.loading)
 		c.loading = nil
@@ -199,6 +204,14 @@ func (c *Cache) resync(ctx context.Context) error {
 		objs[s.ID] = &insp
 	}
 	c.mu.Lock()
+	for id, obj := range c.storedDuringLoad {
+		if obj == nil {
+			delete(objs, id)
+		} else {
+			objs[id] = obj
+		}
+	}
+	c.storedDuringLoad = nil
 	// A new run of the event stream: a new epoch (facts read before are stale).
 	c.objs, c.synced = objs, true
 	c.epoch++
@@ -262,6 +275,12 @@ func (c *Cache) store(id string, obj *container.InspectResponse) *container.Insp
 	prev := c.objs[id]
 	if prev != nil || obj != nil {
 		c.changed()
+	}
+	if c.loading != nil {
+		if c.storedDuringLoad == nil {
+			c.storedDuringLoad = map[string]*container.InspectResponse{}
+		}
+		c.storedDuringLoad[id] = obj
 	}
 	if obj == nil {
 		delete(c.objs, id)

@@ -299,3 +299,47 @@ func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
 		t.Errorf("Snapshot with Docker down = %v, want ErrNotSynced at once", err)
 	}
 }
+
+// A container dockercri makes while the view is being listed (its Refresh comes before
+// the listing ends, the listing read Docker before the container was there) stays in the
+// view: the listing does not drop it.
+func TestRefreshDuringTheLoadIsKept(t *testing.T) {
+	f := newFake()
+	f.put("aaa111", "running", true)
+	f.listGate = make(chan struct{})
+	c := New(f, label)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for {
+		f.mu.Lock()
+		n := f.lists
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The listing has begun (it is held) and read nothing of bbb222 yet; it will list
+	// what the fake has when let go, so bbb222 is taken out of Docker's list meanwhile
+	// as a listing that read Docker before it was made would not have it.
+	f.put("bbb222", "created", true)
+	if _, err := c.Refresh(ctx, "bbb222"); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	saved := f.objs["bbb222"]
+	delete(f.objs, "bbb222")
+	f.mu.Unlock()
+	close(f.listGate)
+	if _, _, err := c.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.objs["bbb222"] = saved
+	f.mu.Unlock()
+	if _, err := c.Get("bbb222"); err != nil {
+		t.Errorf("the container refreshed during the listing: %v", err)
+	}
+}
