@@ -249,10 +249,9 @@ func TestSnapshotGenerations(t *testing.T) {
 	}
 }
 
-// Right after a start, while the view's first listing runs (Docker is up, but has many
-// containers or is slow), a list waits for it, within its deadline, instead of
-// answering that the view is not current; once Docker is known down, it does not wait.
-func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
+// startGated runs a view of a fake Docker holding one container, whose listings wait
+// until the test closes f.listGate.
+func startGated(t *testing.T) (*fakeDocker, *Cache, context.Context) {
 	f := newFake()
 	f.put("aaa111", "running", true)
 	f.listGate = make(chan struct{})
@@ -260,7 +259,15 @@ func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f, c, ctx
+}
+
+// Right after a start, while the view's first listing runs (Docker is up, but has many
+// containers or is slow), a list waits for it, within its deadline, instead of
+// answering that the view is not current; once Docker is known down, it does not wait.
+func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
+	f, c, _ := startGated(t)
 
 	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelShort()
@@ -304,14 +311,7 @@ func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
 // the listing ends, the listing read Docker before the container was there) stays in the
 // view: the listing does not drop it.
 func TestRefreshDuringTheLoadIsKept(t *testing.T) {
-	f := newFake()
-	f.put("aaa111", "running", true)
-	f.listGate = make(chan struct{})
-	c := New(f, label)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	f, c, ctx := startGated(t)
 	for {
 		f.mu.Lock()
 		n := f.lists
