@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +150,7 @@ func TestLogFollowsDockerRotationAcrossKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt = d.Runtime(t)
+	waitViewLoaded(t, rt)
 	n := waitLogLines(t, p.logPath(c), 0)
 	waitLogLines(t, p.logPath(c), n+200)
 	if err := rt.StopContainer(ctx(t), cid, 0); err != nil {
@@ -157,6 +159,49 @@ func TestLogFollowsDockerRotationAcrossKill9(t *testing.T) {
 	waitExited(t, rt, cid)
 	if got := checkCounterLog(t, fullLines(readCRILog(t, p.logPath(c)), "stdout")); got < 300 {
 		t.Errorf("only %d lines logged", got)
+	}
+}
+
+// A stopped dockercri (SIGSTOP) does not hold up a container that prints: Docker's
+// file grows meanwhile, and once dockercri runs again its CRI log catches up, every
+// line once.
+func TestStoppedDockercriDoesNotBlockContainer(t *testing.T) {
+	t.Parallel()
+	d := env.StartDockercri(t)
+	rt := d.Runtime(t)
+	p := runPod(t, rt, env.SandboxConfig(t, "paused"))
+	c := framework.ContainerConfig("counter", pullBusybox(t, d.Images(t)), counterScript)
+	cid := p.start(t, c)
+	insp, err := env.Docker.Client.ContainerInspect(ctx(t), cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLogLines(t, p.logPath(c), 10)
+	if err := d.Process().Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(insp.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := framework.WaitFor(30*time.Second, func() error {
+		now, err := os.Stat(insp.LogPath)
+		if err != nil || now.Size() < st.Size()+2000 {
+			return fmt.Errorf("Docker's log file does not grow while dockercri is stopped: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if err := d.Process().Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.StopContainer(ctx(t), cid, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, rt, cid)
+	if n := checkCounterLog(t, fullLines(readCRILog(t, p.logPath(c)), "stdout")); n < 40 {
+		t.Errorf("only %d lines logged", n)
 	}
 }
 
