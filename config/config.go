@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 )
 
@@ -28,6 +29,12 @@ const (
 	DefaultLogLevel            = "info"
 	DefaultSlowCallThreshold   = 2 * time.Second
 	DefaultNetworkSweep        = time.Minute
+	// Docker's json-file of each container, from which its CRI log is copied, is
+	// rotated at DefaultDockerLogMaxSize and keeps DefaultDockerLogMaxFile files: at
+	// most 50 MB a container, and 40 MB of output the CRI log may fall behind by (while
+	// dockercri is down) before a line is lost.
+	DefaultDockerLogMaxSize = "10m"
+	DefaultDockerLogMaxFile = 5
 )
 
 // Container log formats.
@@ -70,6 +77,13 @@ type Config struct {
 	LogLevel                                  string
 	// ContainerLogFormat is LogFormatCRI or LogFormatDockerJSON.
 	ContainerLogFormat string
+	// DockerLogMaxSize and DockerLogMaxFile are the rotation of Docker's json-file of
+	// the containers dockercri creates with LogFormatCRI (Docker's max-size and
+	// max-file log options): Docker keeps at most their product of each container's
+	// output, and the CRI log, copied from it, may lag (dockercri being down) by
+	// DockerLogMaxFile-1 files of DockerLogMaxSize before a line is lost.
+	DockerLogMaxSize string
+	DockerLogMaxFile int
 	// RestrictOOMScoreAdj raises every oom_score_adj asked for to dockercri's own, as
 	// containerd's restrict_oom_score_adj; on a host that forbids lowering it, that is
 	// done anyway.
@@ -99,6 +113,8 @@ func Default() *Config {
 		StreamingBindAddr:         DefaultStreamingBindAddr,
 		LogLevel:                  DefaultLogLevel,
 		ContainerLogFormat:        LogFormatCRI,
+		DockerLogMaxSize:          DefaultDockerLogMaxSize,
+		DockerLogMaxFile:          DefaultDockerLogMaxFile,
 		SlowCallThreshold:         DefaultSlowCallThreshold,
 	}
 }
@@ -122,6 +138,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StreamingTLSKeyFile, "streaming-tls-key-file", "", "TLS private key of the streaming server (with --streaming-tls-cert-file)")
 	fs.BoolVar(&c.RestrictOOMScoreAdj, "restrict-oom-score-adj", c.RestrictOOMScoreAdj, "Never give a container an oom_score_adj below dockercri's own (automatic on hosts that forbid lowering it)")
 	fs.StringVar(&c.ContainerLogFormat, "container-log-format", c.ContainerLogFormat, `"cri" (CRI log files the kubelet rotates) or "docker-json" (a symlink to Docker's json-file log, as dockershim)`)
+	fs.StringVar(&c.DockerLogMaxSize, "docker-log-max-size", c.DockerLogMaxSize, "Size at which Docker rotates the json-file log of each container dockercri creates, which its CRI log is copied from (Docker's max-size: 10m, 1g, …)")
+	fs.IntVar(&c.DockerLogMaxFile, "docker-log-max-file", c.DockerLogMaxFile, "Files Docker keeps of each container's json-file log (Docker's max-file, at least 2): the CRI log may fall behind (dockercri down) by max-file - 1 of them before a line is lost")
 	fs.StringVar(&c.MetricsBindAddr, "metrics-bind-addr", "", `Serve Prometheus metrics on this address (host:port; ":port" means loopback); off when empty`)
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Serve net/http/pprof under /debug/pprof/ on the metrics address")
 	fs.DurationVar(&c.SlowCallThreshold, "slow-call-threshold", c.SlowCallThreshold, "Log CRI calls that take longer than this at the default level, with their pod or container (0: never)")
@@ -156,6 +174,13 @@ func (c *Config) Validate() error {
 	}
 	if c.ContainerLogFormat != LogFormatCRI && c.ContainerLogFormat != LogFormatDockerJSON {
 		return fmt.Errorf("--container-log-format %q: want %q or %q", c.ContainerLogFormat, LogFormatCRI, LogFormatDockerJSON)
+	}
+	if n, err := units.FromHumanSize(c.DockerLogMaxSize); err != nil || n <= 0 {
+		return fmt.Errorf("--docker-log-max-size %q: want a positive size such as 10m", c.DockerLogMaxSize)
+	}
+	if c.DockerLogMaxFile < 2 {
+		// With one file Docker drops its log at each rotation, whatever was not copied.
+		return fmt.Errorf("--docker-log-max-file must be at least 2")
 	}
 	if c.EnablePprof && c.MetricsBindAddr == "" {
 		return fmt.Errorf("--enable-pprof needs --metrics-bind-addr")

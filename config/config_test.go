@@ -50,6 +50,9 @@ func TestValidateRejects(t *testing.T) {
 		{"negative pull deadline", func(c *Config) { c.ImagePullProgressDeadline = -time.Minute }, "--image-pull-progress-deadline"},
 		{"bad log level", func(c *Config) { c.LogLevel = "verbose" }, "--log-level"},
 		{"numeric log level", func(c *Config) { c.LogLevel = "4" }, "--log-level"},
+		{"bad docker log size", func(c *Config) { c.DockerLogMaxSize = "ten megs" }, "--docker-log-max-size"},
+		{"zero docker log size", func(c *Config) { c.DockerLogMaxSize = "0" }, "--docker-log-max-size"},
+		{"one docker log file", func(c *Config) { c.DockerLogMaxFile = 1 }, "--docker-log-max-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +79,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"tcp docker endpoint", func(c *Config) { c.DockerEndpoint = "tcp://10.0.0.1:2375" }},
 		{"empty log level", func(c *Config) { c.LogLevel = "" }},
 		{"upper-case log level", func(c *Config) { c.LogLevel = "DEBUG" }},
+		{"docker log rotation", func(c *Config) { c.DockerLogMaxSize, c.DockerLogMaxFile = "100k", 2 }},
 		{"tiny timeouts", func(c *Config) {
 			c.RuntimeRequestTimeout, c.ImagePullProgressDeadline = time.Nanosecond, time.Nanosecond
 		}},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/config"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
@@ -135,6 +137,7 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode("container:" + sandboxID),
 		IpcMode:     container.IpcMode("container:" + sandboxID),
+		LogConfig:   s.dockerLogConfig(logPath),
 	}
 	// A host-network pod's containers share the host's namespaces, as its sandbox does.
 	if sandboxHC != nil {
@@ -180,6 +183,26 @@ func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandbox
 	}
 	return c, hc, nil
 }
+
+// dockerLogConfig is the log driver of a container with a CRI log at logPath: Docker's
+// json-file, which its CRI log is copied from (core/crilog), with a rotation of
+// dockercri's own, whatever the daemon's default driver and options, so that the file
+// is there and Docker's copy stays bounded. Compression stays off: a rotated file is
+// read as it is when dockercri catches up after being down. With
+// --container-log-format=docker-json, the daemon's configuration, as under dockershim.
+func (s *Service) dockerLogConfig(logPath string) container.LogConfig {
+	if logPath == "" || s.cfg.ContainerLogFormat != config.LogFormatCRI {
+		return container.LogConfig{}
+	}
+	return container.LogConfig{Type: jsonFileDriver, Config: map[string]string{
+		"max-size": s.cfg.DockerLogMaxSize,
+		"max-file": strconv.Itoa(s.cfg.DockerLogMaxFile),
+		"compress": "false",
+	}}
+}
+
+// jsonFileDriver is the name of Docker's json-file log driver.
+const jsonFileDriver = "json-file"
 
 // applyCDIDevices asks Docker for the container's CDI devices (how device plugins hand
 // out GPUs and other devices: fully qualified names, vendor.com/class=device), which

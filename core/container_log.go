@@ -15,12 +15,12 @@ import (
 
 // logCopier copies containers' output into their CRI log files (core/crilog).
 type logCopier interface {
-	// Start follows a started container's output into path.
-	Start(id, path string, tty bool)
+	// Start follows a started container's output into its log file.
+	Start(c crilog.Container)
 	// Reopen reopens a container's log file, which the kubelet has just rotated.
 	Reopen(id string) error
 	// WaitCopied returns once all output of a stopped container is in its log file.
-	WaitCopied(ctx context.Context, id, path string, tty bool) error
+	WaitCopied(ctx context.Context, c crilog.Container) error
 	// Stop ends the copying of a removed container.
 	Stop(id string)
 	Close()

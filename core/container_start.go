@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/crilog"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
@@ -26,7 +27,10 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)
 	}
-	s.refresh(ctx, insp.ID)
+	// Docker names the json-file log only once the container has started.
+	if started, err := s.view.Refresh(context.WithoutCancel(ctx), insp.ID); err == nil && started != nil {
+		insp = *started
+	}
 	s.followLog(insp)
 	if path := insp.Config.Labels[labelLogPath]; path != "" && s.cfg.ContainerLogFormat == config.LogFormatDockerJSON {
 		// Docker names the json-file log only once the container has started.
@@ -43,7 +47,17 @@ func (s *Service) followLog(insp container.InspectResponse) {
 	if path == "" || s.cfg.ContainerLogFormat != config.LogFormatCRI {
 		return
 	}
-	s.logs.Start(insp.ID, path, insp.Config.Tty)
+	s.logs.Start(logContainer(insp))
+}
+
+// logContainer names the output of container insp for the log copying: its CRI log and
+// Docker's json-file log, when Docker keeps one.
+func logContainer(insp container.InspectResponse) crilog.Container {
+	c := crilog.Container{ID: insp.ID, Path: insp.Config.Labels[labelLogPath], TTY: insp.Config.Tty}
+	if insp.HostConfig != nil && insp.HostConfig.LogConfig.Type == jsonFileDriver {
+		c.DockerLog = insp.LogPath
+	}
+	return c
 }
 
 // linkDockerLog makes the CRI log path a symlink to Docker's json-file log, as dockershim

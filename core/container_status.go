@@ -39,7 +39,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		return nil, err
 	}
 	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED && st.LogPath != "" && s.cfg.ContainerLogFormat == config.LogFormatCRI {
-		if err := s.logs.WaitCopied(ctx, insp.ID, st.LogPath, insp.Config.Tty); err != nil {
+		if err := s.logs.WaitCopied(ctx, logContainer(insp)); err != nil {
 			klog.ErrorS(err, "Copy the output of an exited container to its log", "containerID", insp.ID)
 		}
 	}

@@ -20,7 +20,7 @@ func (s *Service) resumeLogs(ctx context.Context) {
 		if objs, err := s.viewOf(ctx, typeContainer); err == nil {
 			for _, c := range objs {
 				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) {
-					s.logs.Start(c.ID, path, c.Config.Tty)
+					s.logs.Start(logContainer(*c))
 				}
 			}
 			return

@@ -17,7 +17,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/checkpoint"
-	"github.com/dockercri/dockercri/metrics"
 )
 
 const (
@@ -70,19 +69,12 @@ type copier struct {
 	streamMu     sync.Mutex
 	streamCancel context.CancelFunc // cuts the stream being followed
 
-	// failing is what failed last ("" when all is well), so that a failure is logged
-	// once. Only the goroutine uses it.
-	failing string
-	// failure is the last failure, nil once the copier recovered (for WaitCopied).
-	failMu  sync.Mutex
-	failure error
+	fails failures
 
 	mu     sync.Mutex
-	f      *os.File // nil when closed
-	size   int64    // of f, as far as complete lines go
-	dirty  bool     // f may hold a torn write after size
-	loaded bool     // pos is known
-	closed bool     // Stop or Close: no more writes
+	log    criFile
+	loaded bool // pos is known
+	closed bool // Stop or Close: no more writes
 	pos    position
 }
 
@@ -275,28 +267,14 @@ func (c *copier) write(b *batch) error {
 	if c.closed {
 		return ErrStopped
 	}
-	if c.f == nil {
+	if c.log.f == nil {
 		if err := c.openLocked(); err != nil {
 			return &writeError{err}
 		}
 	}
-	if c.dirty {
-		if err := c.f.Truncate(c.size); err != nil {
-			return &writeError{err}
-		}
-		c.dirty = false
+	if err := c.log.append(c.m.writeFile, b.buf); err != nil {
+		return err
 	}
-	n, err := c.m.writeFile(c.f, b.buf)
-	if err != nil {
-		if n > 0 {
-			if c.f.Truncate(c.size) != nil {
-				c.dirty = true
-			}
-		}
-		return &writeError{err}
-	}
-	c.size += int64(n)
-	metrics.LogBytes.Add(float64(n))
 	for _, t := range b.ts {
 		c.pos.add(t)
 	}
@@ -333,7 +311,8 @@ func (c *copier) load() error {
 			return &writeError{err}
 		}
 	}
-	c.f, c.size, c.pos, c.loaded = f, end, pos, true
+	c.log.replace(f, end)
+	c.pos, c.loaded = pos, true
 	since, skip := pos.resume(c.m.margin)
 	klog.V(4).InfoS("Copying container output to its log", "containerID", c.id, "path", c.path, "since", since, "skip", skip)
 	c.savePosLocked()
@@ -351,10 +330,7 @@ func (c *copier) openLocked() error {
 		f.Close()
 		return err
 	}
-	if c.f != nil {
-		c.f.Close()
-	}
-	c.f, c.size, c.dirty = f, st.Size(), false
+	c.log.replace(f, st.Size())
 	return nil
 }
 
@@ -396,10 +372,10 @@ func (c *copier) reopen() error {
 		// load opens the file at path.
 		return createLog(c.path)
 	}
-	if c.f != nil {
+	if c.log.f != nil {
 		// A log that was not moved is the one written already: nothing to reopen (a
 		// second lock on it would be refused).
-		if open, err := c.f.Stat(); err == nil {
+		if open, err := c.log.f.Stat(); err == nil {
 			if at, err := os.Stat(c.path); err == nil && os.SameFile(open, at) {
 				return nil
 			}
@@ -419,9 +395,9 @@ func (c *copier) savePosLocked() {
 		return
 	}
 	since, skip := c.pos.resume(c.m.margin)
-	pf := posFile{Path: c.path, Since: since, Count: skip, Max: c.pos.max, Size: c.size}
-	if c.f != nil {
-		if st, err := c.f.Stat(); err == nil {
+	pf := posFile{Path: c.path, Since: since, Count: skip, Max: c.pos.max, Size: c.log.size}
+	if c.log.f != nil {
+		if st, err := c.log.f.Stat(); err == nil {
 			pf.Dev, pf.Ino = fileID(st)
 		}
 	}
@@ -438,10 +414,7 @@ func (c *copier) savePosLocked() {
 func (c *copier) complete() bool {
 	c.mu.Lock()
 	c.savePosLocked()
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
+	c.log.close()
 	c.mu.Unlock()
 
 	c.m.mu.Lock()
@@ -459,10 +432,7 @@ func (c *copier) giveUp(err error) {
 	klog.ErrorS(err, "Give up copying a container's output to its log", "containerID", c.id, "path", c.path)
 	c.mu.Lock()
 	c.savePosLocked()
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
+	c.log.close()
 	c.mu.Unlock()
 	c.finish(fmt.Errorf("copy the output of container %s to its log: %w", c.id, err))
 }
@@ -482,10 +452,7 @@ func (c *copier) shutdown(save bool) {
 	if save {
 		c.savePosLocked()
 	}
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
+	c.log.close()
 	c.closed = true
 }
 
@@ -533,32 +500,9 @@ func (c *copier) sleep(d time.Duration) bool {
 	return true
 }
 
-// report logs a failure, once as an error until the copier recovers.
-func (c *copier) report(what string, err error) {
-	if c.failing != what {
-		klog.ErrorS(err, "Cannot "+what+"; retrying", "containerID", c.id, "path", c.path)
-	} else {
-		klog.V(4).InfoS("Cannot "+what+"; retrying", "containerID", c.id, "path", c.path, "err", err)
-	}
-	c.failing = what
-	c.failMu.Lock()
-	c.failure = fmt.Errorf("cannot %s: %w", what, err)
-	c.failMu.Unlock()
-}
+func (c *copier) report(what string, err error) { c.fails.report(c.id, c.path, what, err) }
+
+func (c *copier) recovered() { c.fails.recovered(c.id, c.path) }
 
 // lastFailure is the failure the copier retries after, nil if none.
-func (c *copier) lastFailure() error {
-	c.failMu.Lock()
-	defer c.failMu.Unlock()
-	return c.failure
-}
-
-func (c *copier) recovered() {
-	if c.failing != "" {
-		klog.InfoS("Copying a container's output to its log again", "containerID", c.id, "path", c.path)
-		c.failing = ""
-		c.failMu.Lock()
-		c.failure = nil
-		c.failMu.Unlock()
-	}
-}
+func (c *copier) lastFailure() error { return c.fails.lastFailure() }

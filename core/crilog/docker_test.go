@@ -308,11 +308,11 @@ func TestDockerFollow(t *testing.T) {
 			defer m.Close()
 			path := filepath.Join(t.TempDir(), "0.log")
 			startContainer(t, cli, id)
-			m.Start(id, path, tty)
+			m.Start(Container{ID: id, Path: path, TTY: tty})
 			waitExit(t, cli, id)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := m.WaitCopied(ctx, id, path, tty); err != nil {
+			if err := m.WaitCopied(ctx, Container{ID: id, Path: path, TTY: tty}); err != nil {
 				t.Fatalf("WaitCopied: %v", err)
 			}
 			wantOut, wantErr := expectedOutput(n)
@@ -349,7 +349,7 @@ func TestDockerResumeAfterCrash(t *testing.T) {
 	m1 := NewManager(cli, state)
 	defer m1.Close()
 	startContainer(t, cli, id)
-	m1.Start(id, path, false)
+	m1.Start(Container{ID: id, Path: path})
 	waitLines(t, 300, path)
 	if err := os.Rename(path, rotated); err != nil {
 		t.Fatal(err)
@@ -364,11 +364,11 @@ func TestDockerResumeAfterCrash(t *testing.T) {
 
 	m2 := NewManager(cli, state)
 	defer m2.Close()
-	m2.Start(id, path, false)
+	m2.Start(Container{ID: id, Path: path})
 	waitExit(t, cli, id)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m2.WaitCopied(ctx, id, path, false); err != nil {
+	if err := m2.WaitCopied(ctx, Container{ID: id, Path: path}); err != nil {
 		t.Fatalf("WaitCopied: %v", err)
 	}
 	lines := readLines(t, rotated, path)

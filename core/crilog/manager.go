@@ -1,21 +1,25 @@
 // Package crilog writes containers' output to their CRI log files, as containerd and
-// CRI-O do, from Docker's logs API.
+// CRI-O do, from the log Docker keeps of it.
 //
 // The kubelet and node log agents read a container's log at the path the kubelet gave
 // in its config: one line per record, "<RFC3339Nano timestamp> <stdout|stderr> <P|F>
 // <message>", F for a full line (its newline removed), P for a partial one (a piece of
 // a line longer than Docker's 16 KiB, or output a container left without a newline).
-// Docker keeps the output in its own log driver (json-file or local) whatever happens
-// to dockercri, so a copier per container follows Docker's logs stream, records
-// stamped by Docker, into that file.
+// Docker keeps the output in its log driver whatever happens to dockercri.
 //
-// Copying resumes exactly where the log ends after dockercri was killed: where is
-// read from the log file itself and, for the kubelet's rotations, from a small
-// position file per container in the Manager's state directory. A position is a
-// Docker timestamp and how many records stamped from then on are written already
-// (Docker's Since is inclusive, and the pieces of a long line share a timestamp); it
-// starts a margin before the newest record, as Docker may store a record after one
-// stamped a little later (see position).
+// A container whose driver is json-file (dockercri asks for it, see
+// core/container_create.go) is copied from that file on disk (tailer): one inotify
+// watcher for all containers wakes a container's tailer when Docker appends to its
+// file, and it copies what was appended, following Docker's rotation of the file. No
+// connection to Docker, no goroutine and no buffer are held for a quiet container.
+// Where it stands is an offset in Docker's file, kept in a position file per container
+// in the Manager's state directory, and recovered exactly after a crash (see
+// tailer.load).
+//
+// Any other container (another log driver; Docker on another host; a container
+// dockercri began to copy before it read Docker's files) is followed through Docker's
+// logs API instead (copier), resuming where the CRI log ends by Docker's timestamps
+// (see position).
 package crilog
 
 import (
@@ -35,11 +39,21 @@ import (
 	"github.com/dockercri/dockercri/engine"
 )
 
-// Manager runs the copiers of a dockercri's containers. Its methods are safe for
-// concurrent use.
+// Container names a container whose output is copied: its id, its CRI log, whether
+// it has a TTY, and Docker's json-file of it ("" for another log driver).
+type Container struct {
+	ID        string
+	Path      string
+	TTY       bool
+	DockerLog string
+}
+
+// Manager runs the tailers and copiers of a dockercri's containers. Its methods are
+// safe for concurrent use.
 type Manager struct {
 	docker   engine.Engine
 	stateDir string
+	watch    *watcher // nil when inotify is not available: every container is copied through the logs API
 
 	// Tunables, fixed after NewManager (tests change them).
 	margin     time.Duration // see position
@@ -47,11 +61,18 @@ type Manager struct {
 	retryMax   time.Duration // longest wait between retries
 	kickAfter  time.Duration // see WaitCopied
 	pruneEvery time.Duration // how often stale position files are looked for
+	gather     time.Duration // how long a woken tailer lets Docker write before it copies
+	// posEvery is how much of Docker's json-file a tailer copies between two writes of
+	// its position file, at most: after a crash, what it copied since is read again
+	// (and recognised in the CRI log, not written twice). It also writes one when it
+	// moves to the next file of Docker's rotation.
+	posEvery int64
 	// writeFile writes to a log file: (*os.File).Write, but in tests.
 	writeFile func(f *os.File, b []byte) (int, error)
 
 	mu       sync.Mutex
 	copiers  map[string]*copier
+	tailers  map[string]*tailer
 	closed   bool
 	stopJan  context.CancelFunc
 	janitorD chan struct{}
@@ -79,8 +100,17 @@ func NewManager(docker engine.Engine, stateDir string) *Manager {
 		retryMax:   10 * time.Second,
 		kickAfter:  2 * time.Second,
 		pruneEvery: 10 * time.Minute,
+		gather:     5 * time.Millisecond,
+		posEvery:   16 << 20,
 		writeFile:  (*os.File).Write,
 		copiers:    map[string]*copier{},
+		tailers:    map[string]*tailer{},
+	}
+	w, err := newWatcher(m.allTailers)
+	if err != nil {
+		klog.ErrorS(err, "Cannot watch Docker's log files; every container's output is copied through Docker's logs API")
+	} else {
+		m.watch = w
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopJan, m.janitorD = cancel, make(chan struct{})
@@ -88,37 +118,87 @@ func NewManager(docker engine.Engine, stateDir string) *Manager {
 	return m
 }
 
-// Start begins copying the output of container id, which was just started (or runs
-// since before dockercri started), into the CRI log at path, appending, with tty
-// telling the shape of its stream. It returns at once; the copier resumes after the
-// last record the log (or its position file) holds, follows the container until it
-// stops, then makes sure all Docker holds is copied. Start on a container that is
-// being copied does nothing.
-func (m *Manager) Start(id, path string, tty bool) {
+// Start begins copying the output of container c, which was just started (or runs
+// since before dockercri started), into its CRI log, appending. It returns at once;
+// the copying resumes after the last record the log (or its position file) holds,
+// follows the container until it stops, and WaitCopied makes sure all Docker holds is
+// copied. Start on a container that is being copied does nothing.
+func (m *Manager) Start(c Container) {
 	// The file exists when StartContainer returns, as on every runtime, though the
-	// copier opens it on its own: a reader may open it at once. Made before taking the
-	// manager's lock, which every container's copier shares, so a slow disk holds up
-	// only this call.
-	if err := createLog(path); err != nil {
-		klog.ErrorS(err, "Create the container's log file", "containerID", id, "path", path)
+	// copying opens it on its own: a reader may open it at once. Made before taking the
+	// manager's lock, which every container shares, so a slow disk holds up only this
+	// call.
+	if err := createLog(c.Path); err != nil {
+		klog.ErrorS(err, "Create the container's log file", "containerID", c.ID, "path", c.Path)
 	}
+	tails := m.tails(c)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return
 	}
-	if c := m.copiers[id]; c != nil {
+	t := m.tailers[c.ID]
+	if t == nil && m.copiers[c.ID] == nil && tails {
+		t = m.newTailerLocked(c)
+	}
+	if t != nil {
+		m.mu.Unlock()
+		// Outside the manager's lock: t's may be held by a write to a slow disk.
+		t.start()
+		return
+	}
+	defer m.mu.Unlock()
+	if cp := m.copiers[c.ID]; cp != nil {
 		select {
-		case <-c.done:
+		case <-cp.done:
 			// Done with an earlier run of the container: a new copier takes over.
-			<-c.exited
+			<-cp.exited
 		default:
 			// Copying: make sure it follows again before it calls itself done.
-			c.rearm = true
+			cp.rearm = true
 			return
 		}
 	}
-	m.startLocked(id, path, tty, true)
+	m.startLocked(c.ID, c.Path, c.TTY, true)
+}
+
+// tails tells whether c is copied from Docker's json-file (else through the logs API):
+// it must be on this host, and c not copied through the logs API before (by a
+// dockercri that did not read Docker's files), which its position file, or a CRI log
+// without the tailer's, would tell.
+func (m *Manager) tails(c Container) bool {
+	if m.watch == nil || c.DockerLog == "" {
+		return false
+	}
+	if _, err := os.Stat(c.DockerLog); err != nil {
+		klog.V(2).InfoS("Docker's log file is not on this host: copying through Docker's logs API", "containerID", c.ID, "dockerLog", c.DockerLog)
+		return false
+	}
+	if _, err := os.Stat(tailPath(m.stateDir, c.ID)); err == nil {
+		return true
+	}
+	if _, err := os.Stat(posPath(m.stateDir, c.ID)); err == nil {
+		return false
+	}
+	st, err := os.Stat(c.Path)
+	return err != nil || st.Size() == 0
+}
+
+func (m *Manager) newTailerLocked(c Container) *tailer {
+	t := newTailer(m, c)
+	m.tailers[c.ID] = t
+	return t
+}
+
+// allTailers lists the tailers, for the watcher.
+func (m *Manager) allTailers() []*tailer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := make([]*tailer, 0, len(m.tailers))
+	for _, t := range m.tailers {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 func (m *Manager) startLocked(id, path string, tty, follow bool) *copier {
@@ -140,33 +220,47 @@ func (m *Manager) startLocked(id, path string, tty, follow bool) *copier {
 // loses nothing.
 func (m *Manager) Reopen(id string) error {
 	m.mu.Lock()
-	c := m.copiers[id]
+	c, t := m.copiers[id], m.tailers[id]
 	m.mu.Unlock()
+	if t != nil {
+		return t.reopen()
+	}
 	if c == nil {
 		return fmt.Errorf("container %s: %w", id, ErrNoCopier)
 	}
 	return c.reopen()
 }
 
-// WaitCopied returns once all the output Docker holds of container id, which has
-// stopped, is in its log at path: at once when its copier is done, else when it is
-// (it follows Docker's stream to its end, then copies what may remain). When no
-// copier runs for id (dockercri restarted since the container stopped), it copies
-// what is missing once, without following. It gives up with ctx's error; with the
-// error that ended the copying for good (the container is gone, its log driver
-// cannot be read back); or with the failure the copier keeps retrying after (the
-// disk is full, Docker does not answer), rather than wait for it to recover.
-func (m *Manager) WaitCopied(ctx context.Context, id, path string, tty bool) error {
+// WaitCopied returns once all the output Docker holds of container c, which has
+// stopped, is in its log: Docker has closed its log by the time it reports the
+// container stopped. From Docker's json-file, it copies what is left there and then,
+// and closes the files. Through the logs API, it returns once the copier is done (it
+// follows Docker's stream to its end, then copies what may remain). When nothing
+// copies c (dockercri restarted since it stopped), it copies what is missing once. It
+// gives up with ctx's error; with the error that ended the copying for good (the
+// container is gone, its log driver cannot be read back); or with the failure the
+// copying is retried after (the disk is full, Docker does not answer), rather than
+// wait for it to recover.
+func (m *Manager) WaitCopied(ctx context.Context, ct Container) error {
+	tails := m.tails(ct)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	c := m.copiers[id]
-	if c == nil {
-		c = m.startLocked(id, path, tty, false)
+	tl := m.tailers[ct.ID]
+	c := m.copiers[ct.ID]
+	if tl == nil && c == nil {
+		if tails {
+			tl = m.newTailerLocked(ct)
+		} else {
+			c = m.startLocked(ct.ID, ct.Path, ct.TTY, false)
+		}
 	}
 	m.mu.Unlock()
+	if tl != nil {
+		return tl.waitCopied(ctx)
+	}
 
 	t := time.NewTimer(m.kickAfter)
 	defer t.Stop()
@@ -190,7 +284,7 @@ func (m *Manager) WaitCopied(ctx context.Context, id, path string, tty bool) err
 			return ctx.Err()
 		case <-t.C:
 			if err := c.lastFailure(); err != nil {
-				return fmt.Errorf("copy the output of container %s to its log: %w", id, err)
+				return fmt.Errorf("copy the output of container %s to its log: %w", ct.ID, err)
 			}
 		}
 	}
@@ -201,9 +295,13 @@ func (m *Manager) WaitCopied(ctx context.Context, id, path string, tty bool) err
 // picks it up again.
 func (m *Manager) Stop(id string) {
 	m.mu.Lock()
-	c := m.copiers[id]
+	c, t := m.copiers[id], m.tailers[id]
 	delete(m.copiers, id)
+	delete(m.tailers, id)
 	m.mu.Unlock()
+	if t != nil {
+		t.stop(true)
+	}
 	if c != nil {
 		c.cancel()
 		<-c.exited
@@ -211,12 +309,13 @@ func (m *Manager) Stop(id string) {
 	}
 }
 
-// Close ends all copiers, writing their position files, and the Manager.
+// Close ends all tailers and copiers, writing their position files, and the Manager.
 func (m *Manager) Close() {
 	m.end(true)
 }
 
-// abort ends all copiers the way a crash would: without writing position files.
+// abort ends all tailers and copiers the way a crash would: without writing position
+// files.
 func (m *Manager) abort() {
 	m.end(false)
 }
@@ -228,11 +327,17 @@ func (m *Manager) end(save bool) {
 		return
 	}
 	m.closed = true
-	cs := m.copiers
-	m.copiers = map[string]*copier{}
+	cs, ts := m.copiers, m.tailers
+	m.copiers, m.tailers = map[string]*copier{}, map[string]*tailer{}
 	m.mu.Unlock()
 	m.stopJan()
 	<-m.janitorD
+	for _, t := range ts {
+		t.stop(save)
+	}
+	if m.watch != nil {
+		m.watch.close()
+	}
 	for _, c := range cs {
 		c.cancel()
 	}
@@ -263,8 +368,8 @@ func (m *Manager) janitor(ctx context.Context) {
 	}
 }
 
-// prune removes the position files, older than age, of containers without a copier
-// that Docker does not know.
+// prune removes the position files, older than age, of containers without a tailer or
+// copier that Docker does not know.
 func (m *Manager) prune(ctx context.Context, age time.Duration) {
 	entries, err := os.ReadDir(m.stateDir)
 	if err != nil {
@@ -277,17 +382,22 @@ func (m *Manager) prune(ctx context.Context, age time.Duration) {
 			continue
 		}
 		path := filepath.Join(m.stateDir, name)
-		if strings.Contains(name, posSuffix+".tmp") {
+		if strings.Contains(name, posSuffix+".tmp") || strings.Contains(name, tailSuffix+".tmp") {
 			os.Remove(path)
 			continue
 		}
 		esc, ok := strings.CutSuffix(name, posSuffix)
+		if !ok {
+			esc, ok = strings.CutSuffix(name, tailSuffix)
+		}
 		id, err := url.PathUnescape(esc)
 		if !ok || err != nil {
 			continue
 		}
 		m.mu.Lock()
 		_, active := m.copiers[id]
+		_, tailed := m.tailers[id]
+		active = active || tailed
 		m.mu.Unlock()
 		if active {
 			continue

@@ -104,7 +104,7 @@ func waitCopied(t *testing.T, m *Manager, id, path string, tty bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := m.WaitCopied(ctx, id, path, tty); err != nil {
+	if err := m.WaitCopied(ctx, Container{ID: id, Path: path, TTY: tty}); err != nil {
 		t.Fatalf("WaitCopied: %v", err)
 	}
 }
@@ -148,7 +148,7 @@ func TestFramesBecomeLines(t *testing.T) {
 	}
 	docker.run("c1", false)
 	docker.add("c1", recs...)
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, len(recs), path)
 	docker.exit("c1")
 	waitCopied(t, m, "c1", path, false)
@@ -185,7 +185,7 @@ func TestLongLineIsPartialThenFull(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs...)
 	docker.exit("c1")
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m, "c1", path, false)
 	got := readLines(t, path)
 	checkLines(t, got, criLines(false, recs...))
@@ -213,7 +213,7 @@ func TestTTYRawStream(t *testing.T) {
 	want := criLines(true, recs...)
 	docker.run("c1", true)
 	docker.add("c1", recs[:4]...)
-	m.Start("c1", path, true)
+	m.Start(Container{ID: "c1", Path: path, TTY: true})
 	waitLines(t, 4, path)
 	docker.add("c1", recs[4:]...)
 	docker.exit("c1")
@@ -234,7 +234,7 @@ func TestTTYSkipsLinesWithoutTimestamp(t *testing.T) {
 		b.Write(encodeRecord(out(at(2), "two\r\n"), true))
 		return io.NopCloser(&b), nil
 	}
-	m.Start("c1", path, true)
+	m.Start(Container{ID: "c1", Path: path, TTY: true})
 	waitCopied(t, m, "c1", path, true)
 	checkLines(t, readLines(t, path), criLines(true, out(at(1), "one\n"), out(at(2), "two\n")))
 }
@@ -263,14 +263,14 @@ func TestResumeAfterRestart(t *testing.T) {
 			docker.run("c1", false)
 			docker.add("c1", recs[:cut]...)
 			m1 := newTestManager(t, docker, state)
-			m1.Start("c1", path, false)
+			m1.Start(Container{ID: "c1", Path: path})
 			waitLines(t, cut, path)
 			m1.abort() // kill -9: no position file written
 
 			// The container printed on meanwhile; dockercri restarts.
 			docker.add("c1", recs[cut:]...)
 			m2 := newTestManager(t, docker, state)
-			m2.Start("c1", path, false)
+			m2.Start(Container{ID: "c1", Path: path})
 			waitLines(t, len(recs), path)
 			docker.exit("c1")
 			waitCopied(t, m2, "c1", path, false)
@@ -286,7 +286,7 @@ func TestResumeAfterTornWrite(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:4]...)
 	m1 := newTestManager(t, docker, state)
-	m1.Start("c1", path, false)
+	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 4, path)
 	m1.abort()
 	// A crash in the middle of a write left half a line.
@@ -301,7 +301,7 @@ func TestResumeAfterTornWrite(t *testing.T) {
 	docker.add("c1", recs[4:]...)
 	docker.exit("c1")
 	m2 := newTestManager(t, docker, state)
-	m2.Start("c1", path, false)
+	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 }
@@ -321,13 +321,13 @@ func TestResumeWithRecordsStoredOutOfOrder(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:2]...)
 	m1 := newTestManager(t, docker, state)
-	m1.Start("c1", path, false)
+	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 2, path)
 	m1.abort()
 	docker.add("c1", recs[2:]...)
 	docker.exit("c1")
 	m2 := newTestManager(t, docker, state)
-	m2.Start("c1", path, false)
+	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 }
@@ -340,7 +340,7 @@ func TestReopenAfterRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "0.log")
 	docker.run("c1", false)
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 
 	const n = 3000
 	var recs []fakeRecord
@@ -398,7 +398,7 @@ func TestResumeFromPositionFile(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:5]...) // the long line is cut after its third piece
 	m1 := newTestManager(t, docker, state)
-	m1.Start("c1", path, false)
+	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 5, path)
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
@@ -414,7 +414,7 @@ func TestResumeFromPositionFile(t *testing.T) {
 	docker.add("c1", recs[5:]...)
 	docker.exit("c1")
 	m2 := newTestManager(t, docker, state)
-	m2.Start("c1", path, false)
+	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
 	checkLines(t, readLines(t, path+".1"), criLines(false, recs[:5]...))
 	checkLines(t, readLines(t, path), criLines(false, recs[5:]...))
@@ -437,7 +437,7 @@ func TestResumeFromRenamedLog(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:2]...)
 	m1 := newTestManager(t, docker, state)
-	m1.Start("c1", path, false)
+	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 2, path)
 	docker.add("c1", recs[2:4]...)
 	waitLines(t, 4, path)
@@ -452,7 +452,7 @@ func TestResumeFromRenamedLog(t *testing.T) {
 	docker.add("c1", recs[6:]...)
 	docker.exit("c1")
 	m2 := newTestManager(t, docker, state)
-	m2.Start("c1", path, false)
+	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
 	checkLines(t, readLines(t, rotated), criLines(false, recs[:6]...))
 	checkLines(t, readLines(t, path), criLines(false, recs[6:]...))
@@ -467,7 +467,7 @@ func TestWaitCopiedCatchesUp(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:3]...)
 	m1 := newTestManager(t, docker, state)
-	m1.Start("c1", path, false)
+	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 3, path)
 	m1.abort()
 	docker.add("c1", recs[3:]...)
@@ -496,7 +496,7 @@ func TestWaitCopiedCatchesUp(t *testing.T) {
 func TestWaitCopiedGone(t *testing.T) {
 	docker := newFakeDocker()
 	m := newTestManager(t, docker, t.TempDir())
-	err := m.WaitCopied(context.Background(), "gone", filepath.Join(t.TempDir(), "0.log"), false)
+	err := m.WaitCopied(context.Background(), Container{ID: "gone", Path: filepath.Join(t.TempDir(), "0.log")})
 	if err == nil {
 		t.Fatal("WaitCopied of a missing container succeeded")
 	}
@@ -524,7 +524,7 @@ func TestWaitCopiedKicksHungStream(t *testing.T) {
 		}()
 		return pr, nil
 	}
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 1, path)
 	docker.exit("c1")
 	waitCopied(t, m, "c1", path, false)
@@ -547,49 +547,46 @@ func captureKlog(t *testing.T) *testutil.SyncBuffer {
 	return &buf
 }
 
-// A full disk: the write fails (half done), is logged once, and is retried until it
-// works; nothing is lost or torn.
-func TestWriteErrorIsRetried(t *testing.T) {
-	logs := captureKlog(t)
-	docker := newFakeDocker()
-	m := newTestManager(t, docker, t.TempDir())
-	path := filepath.Join(t.TempDir(), "0.log")
-	var mu sync.Mutex
-	full, failures := false, 0
-	m.writeFile = func(f *os.File, b []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if full {
-			failures++
-			n, _ := f.Write(b[:len(b)/2])
-			return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-		}
-		return f.Write(b)
+// fullDisk is a Manager's writeFile that fails (half done, ENOSPC) while full.
+type fullDisk struct {
+	mu       sync.Mutex
+	full     bool
+	failures int
+}
+
+func (d *fullDisk) write(f *os.File, b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.full {
+		d.failures++
+		n, _ := f.Write(b[:len(b)/2])
+		return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
 	}
-	recs := sameTS()
-	docker.run("c1", false)
-	docker.add("c1", recs[:2]...)
-	m.Start("c1", path, false)
-	waitLines(t, 2, path)
-	mu.Lock()
-	full = true
-	mu.Unlock()
-	docker.add("c1", recs[2:]...)
+	return f.Write(b)
+}
+
+func (d *fullDisk) set(full bool) {
+	d.mu.Lock()
+	d.full = full
+	d.mu.Unlock()
+}
+
+// waitFailures waits for n failed writes.
+func (d *fullDisk) waitFailures(n int) {
 	for {
-		mu.Lock()
-		n := failures
-		mu.Unlock()
-		if n >= 3 {
-			break
+		d.mu.Lock()
+		got := d.failures
+		d.mu.Unlock()
+		if got >= n {
+			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	mu.Lock()
-	full = false
-	mu.Unlock()
-	docker.exit("c1")
-	waitCopied(t, m, "c1", path, false)
-	checkLines(t, readLines(t, path), criLines(false, recs...))
+}
+
+// checkLoggedOnce checks that a write failure was logged once, naming container c1.
+func checkLoggedOnce(t *testing.T, logs fmt.Stringer) {
+	t.Helper()
 	klog.Flush()
 	if n := strings.Count(logs.String(), "Cannot write the container's log"); n != 1 {
 		t.Errorf("the write failure was logged %d times:\n%s", n, logs)
@@ -597,6 +594,30 @@ func TestWriteErrorIsRetried(t *testing.T) {
 	if !strings.Contains(logs.String(), `containerID="c1"`) {
 		t.Errorf("the failure log does not name the container:\n%s", logs)
 	}
+}
+
+// A full disk: the write fails (half done), is logged once, and is retried until it
+// works; nothing is lost or torn.
+func TestWriteErrorIsRetried(t *testing.T) {
+	logs := captureKlog(t)
+	docker := newFakeDocker()
+	m := newTestManager(t, docker, t.TempDir())
+	path := filepath.Join(t.TempDir(), "0.log")
+	var disk fullDisk
+	m.writeFile = disk.write
+	recs := sameTS()
+	docker.run("c1", false)
+	docker.add("c1", recs[:2]...)
+	m.Start(Container{ID: "c1", Path: path})
+	waitLines(t, 2, path)
+	disk.set(true)
+	docker.add("c1", recs[2:]...)
+	disk.waitFailures(3)
+	disk.set(false)
+	docker.exit("c1")
+	waitCopied(t, m, "c1", path, false)
+	checkLines(t, readLines(t, path), criLines(false, recs...))
+	checkLoggedOnce(t, logs)
 }
 
 // A log directory that does not exist yet: the copier waits for it.
@@ -608,12 +629,12 @@ func TestUnwritableLogIsRetried(t *testing.T) {
 	path := filepath.Join(dir, "0.log")
 	docker.run("c1", false)
 	docker.add("c1", out(at(1), "a\n"))
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	// WaitCopied does not wait for the failure to go away.
 	docker.exit("c1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := m.WaitCopied(ctx, "c1", path, false); err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
+	if err := m.WaitCopied(ctx, Container{ID: "c1", Path: path}); err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WaitCopied while the log cannot be written: %v", err)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -651,11 +672,11 @@ func TestMalformedStreamDoesNotPanic(t *testing.T) {
 				b.Write(encodeRecord(good[1], false))
 				return io.NopCloser(&b), nil
 			}
-			m.Start("c1", path, false)
+			m.Start(Container{ID: "c1", Path: path})
 			waitLines(t, 1, path)
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
-			m.WaitCopied(ctx, "c1", path, false) // may never finish: the stream stays broken
+			m.WaitCopied(ctx, Container{ID: "c1", Path: path}) // may never finish: the stream stays broken
 			m.Stop("c1")
 			got := readLines(t, path)
 			if len(got) == 0 || got[0] != criLine(good[0], false) {
@@ -678,7 +699,7 @@ func TestStopAndCloseWritePositionFiles(t *testing.T) {
 	for _, id := range []string{"c1", "c2"} {
 		docker.run(id, false)
 		docker.add(id, sameTS()...)
-		m.Start(id, filepath.Join(dir, id+".log"), false)
+		m.Start(Container{ID: id, Path: filepath.Join(dir, id+".log")})
 		waitLines(t, len(sameTS()), filepath.Join(dir, id+".log"))
 		os.Remove(posPath(state, id))
 	}
@@ -698,7 +719,7 @@ func TestStopAndCloseWritePositionFiles(t *testing.T) {
 	if pf, err := readPosFile(posPath(state, "c2")); err != nil || pf == nil || pf.Count != len(sameTS()) {
 		t.Errorf("position file after Close: %+v, %v", pf, err)
 	}
-	if err := m.WaitCopied(context.Background(), "c2", filepath.Join(dir, "c2.log"), false); !errors.Is(err, ErrClosed) {
+	if err := m.WaitCopied(context.Background(), Container{ID: "c2", Path: filepath.Join(dir, "c2.log")}); !errors.Is(err, ErrClosed) {
 		t.Errorf("WaitCopied after Close: %v", err)
 	}
 }
@@ -713,11 +734,11 @@ func TestStartAgainAfterDone(t *testing.T) {
 	docker.run("c1", false)
 	docker.add("c1", recs[:3]...)
 	docker.exit("c1")
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m, "c1", path, false)
 	docker.run("c1", false)
 	docker.add("c1", recs[3:]...)
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, len(recs), path)
 	docker.exit("c1")
 	waitCopied(t, m, "c1", path, false)
@@ -827,7 +848,7 @@ func TestReopenWithoutRename(t *testing.T) {
 	m := newTestManager(t, docker, t.TempDir())
 	path := filepath.Join(t.TempDir(), "0.log")
 	docker.run("c1", false)
-	m.Start("c1", path, false)
+	m.Start(Container{ID: "c1", Path: path})
 	docker.add("c1", out(at(0), "one\n"))
 	waitLines(t, 1, path)
 	for range 2 {

@@ -2,9 +2,7 @@ package crilog
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -129,19 +127,7 @@ func posPath(dir, id string) string {
 
 const posSuffix = ".pos"
 
-func readPosFile(path string) (*posFile, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	var pf posFile
-	if err := json.Unmarshal(data, &pf); err != nil {
-		return nil, fmt.Errorf("position file %s: %w", path, err)
-	}
-	return &pf, nil
-}
+func readPosFile(path string) (*posFile, error) { return readJSON[posFile](path) }
 
 // scanChunk is how much of a log file is read at a time, from its end backwards.
 const scanChunk = 64 << 10

@@ -53,7 +53,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{env: env, metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), dockerdPid: dockerdPid(t)}
+	b := &bench{env: env, metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), dockerdPid: dockerdPid(t, env)}
 	b.cri = env.StartDockercri(t, append(net.Args(), "--metrics-bind-addr", b.metricsAddr, "--enable-pprof")...)
 	b.rt, _ = b.cri.Raw(t)
 	images := b.cri.Images(t)
@@ -92,7 +92,12 @@ func sum(m framework.Metrics, family string) float64 {
 	return total
 }
 
-func dockerdPid(t *testing.T) int {
+// dockerdPid is the pid of the dockerd measured: the run's own when it started one
+// (DOCKERCRI_ENGINE_BIN), else the node's.
+func dockerdPid(t *testing.T, env *framework.Env) int {
+	if env.Docker.Started() {
+		return env.Docker.Pid()
+	}
 	out, err := exec.Command("pidof", "-s", "dockerd").Output()
 	if err != nil {
 		t.Fatalf("pidof dockerd: %v", err)

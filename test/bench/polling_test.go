@@ -31,7 +31,10 @@ const window = 2 * time.Second
 
 // runningPod is a pod of one container started through dockercri; the ids are empty
 // where starting it failed before them.
-type runningPod struct{ sandbox, container, logPath string }
+type runningPod struct {
+	sandbox, container, logPath string
+	started                     time.Time // when StartContainer returned
+}
 
 // startPod runs a pod of one container running script, through rt, as the kubelet does.
 func startPod(t *testing.T, env *framework.Env, rt runtimeapi.RuntimeServiceClient, name, image, script string) (runningPod, error) {
@@ -50,6 +53,7 @@ func startPod(t *testing.T, env *framework.Env, rt runtimeapi.RuntimeServiceClie
 	}
 	p.container, p.logPath = c.ContainerId, filepath.Join(cfg.LogDirectory, cc.LogPath)
 	_, err = rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+	p.started = time.Now()
 	return p, err
 }
 

@@ -62,6 +62,7 @@ func TestKill9RestartKeepsStateAndLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt = d.Runtime(t)
+	waitViewLoaded(t, rt)
 	after := snapshot(t, rt, p.id, stopped.id)
 	for id, b := range before {
 		if a, ok := after[id]; !ok || a != b {
@@ -88,6 +89,21 @@ func TestKill9RestartKeepsStateAndLogs(t *testing.T) {
 	}
 	if got := fullLines(readCRILog(t, p.logPath(done)), "stdout"); len(got) != 1 || got[0] != "finished" {
 		t.Errorf("exited container's log after restart = %q", got)
+	}
+}
+
+// waitViewLoaded waits until a dockercri that just started serves lists: it answers
+// Unavailable until its view of Docker is loaded, which on a busy machine comes after
+// its socket answers.
+func waitViewLoaded(t *testing.T, rt interface {
+	ListPodSandbox(context.Context, *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error)
+}) {
+	t.Helper()
+	if err := framework.WaitFor(time.Minute, func() error {
+		_, err := rt.ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{Id: "none"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
