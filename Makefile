@@ -19,7 +19,7 @@ DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit e2e e2e-kubelet kubelet critest critest-bin crictl bench vet fmt clean install deb
+.PHONY: all build run test unit e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl bench vet fmt clean install deb
 
 all: build
 
@@ -50,6 +50,7 @@ vet:
 	$(GO) vet -tags bench ./test/bench/...
 	$(GO) vet -tags kubelet ./test/kubelet/...
 	$(GO) vet -tags critest ./test/critest/...
+	$(GO) vet -tags vm ./test/vm/...
 
 unit:
 	$(GO) test -count=1 ./...
@@ -67,6 +68,22 @@ kubelet:
 # e2e-kubelet: the real kubelet, standalone, on dockercri (test/kubelet).
 e2e-kubelet: build kubelet
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) $(GO) test -count=1 -tags kubelet -timeout 30m -v ./test/kubelet/...
+
+# e2e-node-vm: a real node in a VM (qemu, software emulation): Debian 12 on cgroup v2 with
+# systemd as init and Docker on the systemd cgroup driver, as kubeadm sets a node up.
+# hack/vm/image.sh builds its disk once into ~/.cache/dockercri (a few minutes); each run
+# boots it afresh and runs test/vm in it, which installs this tree's .deb (and upgrades to
+# a newer build of it, dockercri-next.deb) and runs the kubelet on it. VM_TIMEOUT bounds
+# the whole run (boot, tests, power-off), in seconds.
+VM_OUT     := bin/vm
+VM_TIMEOUT ?= 1140
+e2e-node-vm: kubelet
+	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
+	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
+	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb-next BIN=$(VM_OUT)/dockercri-next VERSION=$(VERSION)-next DEBVERSION=$(DEBVERSION)+next
+	mv $(VM_OUT)/deb/*.deb $(VM_OUT)/dockercri.deb && mv $(VM_OUT)/deb-next/*.deb $(VM_OUT)/dockercri-next.deb
+	$(GO) test -c -tags vm -o $(VM_OUT)/vm.test ./test/vm
+	hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET)
 
 # critest, crictl: of the cri-tools release hack/critest/go.mod pins, from the Go module proxy
 # (critest is a Go test binary).
