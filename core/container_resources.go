@@ -15,15 +15,17 @@ import (
 
 // dockerResources translates a container's resources into Docker's. What Docker cannot
 // set is an error, not silently dropped: hugepage limits (the kubelet sends every size
-// with limit 0, which is no limit and accepted) and cgroup v2 unified settings.
+// with limit 0, which is no limit and accepted). The cgroup v2 unified settings, which
+// Docker's API has no field for, dockercri writes itself (container_unified.go); they are
+// checked here.
 func (s *Service) dockerResources(r *runtimeapi.LinuxContainerResources) (container.Resources, int, error) {
 	for _, hp := range r.GetHugepageLimits() {
 		if hp.GetLimit() != 0 {
 			return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "hugepage limit %s=%d: Docker Engine cannot limit hugepages", hp.GetPageSize(), hp.GetLimit())
 		}
 	}
-	if len(r.GetUnified()) > 0 {
-		return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "cgroup v2 unified resources %v: Docker Engine cannot set them", r.GetUnified())
+	if err := checkUnified(r.GetUnified(), s.host.cgroupV2); err != nil {
+		return container.Resources{}, 0, err
 	}
 	res := container.Resources{
 		CPUPeriod:  r.GetCpuPeriod(),
@@ -62,35 +64,50 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if _, err := s.docker.ContainerUpdate(ctx, insp.ID, container.UpdateConfig{Resources: res}); err != nil {
 		return nil, grpcerr.Wrap(err, "update resources of "+insp.ID)
 	}
+	// After Docker's update, which rewrites the files it sets (memory.swap.max with
+	// memory.max) in the container's cgroup.
+	if u := req.GetLinux().GetUnified(); len(u) > 0 && running(&insp) {
+		if err := applyUnified(insp.State.Pid, u); err != nil {
+			return nil, status.Errorf(codes.Internal, "update unified resources of %s: %v", insp.ID, err)
+		}
+	}
 	s.refresh(ctx, insp.ID)
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 
 // cgroupParent is the pod's cgroup parent in the form Docker's cgroup driver takes: the
 // kubelet's cgroupfs path "/kubepods/burstable/pod1" is "kubepods-burstable-pod1.slice"
-// under systemd, and the other way round.
+// under systemd, and the other way round. The kubelet's systemd driver sends the slice's
+// path, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice": Docker
+// takes it (it looks at the suffix only) but runc refuses any slice name but the last.
 func cgroupParent(parent, driver string) string {
 	if parent == "" {
 		return ""
 	}
 	isSlice := strings.HasSuffix(parent, ".slice")
 	switch {
-	case driver == "systemd" && !isSlice:
+	case driver == "systemd" && isSlice:
+		return path.Base(parent)
+	case driver == "systemd":
 		parts := strings.FieldsFunc(path.Clean(parent), func(r rune) bool { return r == '/' })
 		if len(parts) == 0 {
 			return ""
 		}
 		return strings.Join(parts, "-") + ".slice"
-	case driver != "systemd" && isSlice:
+	case isSlice && !strings.Contains(parent, "/"):
 		// "kubepods-burstable-pod1.slice" is the slice of "kubepods-burstable.slice" in
 		// "kubepods.slice": the cgroupfs path names each level.
-		name := strings.TrimSuffix(path.Base(parent), ".slice")
-		parts := strings.Split(name, "-")
-		p := ""
-		for i := range parts {
-			p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
-		}
-		return p
+		return slicePath(parent)
 	}
 	return parent
+}
+
+// slicePath is a systemd slice's cgroup path: "a-b.slice" is "/a.slice/a-b.slice".
+func slicePath(slice string) string {
+	parts := strings.Split(strings.TrimSuffix(slice, ".slice"), "-")
+	p := ""
+	for i := range parts {
+		p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
+	}
+	return p
 }

@@ -26,6 +26,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)
 	}
+	if err := s.startUnified(ctx, &insp); err != nil {
+		return nil, err
+	}
 	s.refresh(ctx, insp.ID)
 	s.followLog(insp)
 	if path := insp.Config.Labels[labelLogPath]; path != "" && s.cfg.ContainerLogFormat == config.LogFormatDockerJSON {
