@@ -23,6 +23,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if err != nil {
 		return nil, err
 	}
+	if s.host.cgroupV2 {
+		oomKills.starting(insp.ID, insp.HostConfig)
+	}
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)
 	}
