@@ -1,6 +1,7 @@
 # dockercri: a CRI server for Docker Engine.
 #   make run    build, make sure Docker runs, and serve on /run/dockercri.sock (ARGS= adds flags)
 #   make test   unit tests, then the end-to-end suite against real Docker (as root)
+#   make e2e-node-vm   the node suite in a VM: cgroup v2, systemd, the .deb (as root)
 #   make critest   the CRI validation suite (cri-tools' critest) against dockercri (as root)
 #   make crictl    crictl of the same cri-tools release, in bin/
 #   make install / make deb   install on this node / build a Debian package in bin/
@@ -41,7 +42,7 @@ ENGINE_ENV = $(if $(filter-out 20.10,$(DOCKER)),engine=$$(hack/build-engine.sh $
 # test: every suite, one stage after another, with each stage's time.
 test:
 	@MAKE=$(MAKE) hack/stages.sh vet unit e2e "e2e DOCKER=29 STORE=containerd" critest "critest DOCKER=29 STORE=classic" \
-		"critest DOCKER=29 STORE=containerd" e2e-kubelet
+		"critest DOCKER=29 STORE=containerd" e2e-kubelet e2e-node-vm
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }

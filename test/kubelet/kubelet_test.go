@@ -251,7 +251,7 @@ func dockercriKilled(t *testing.T, n *node) {
 	// Two of the kubelet's sync periods (10 s) after the restart.
 	time.Sleep(20 * time.Second)
 	after := n.waitRunning(t, "web")
-	if b, a := containerIDs(before), containerIDs(after); fmt.Sprint(b) != fmt.Sprint(a) {
+	if b, a := framework.ContainerIDs(before), framework.ContainerIDs(after); fmt.Sprint(b) != fmt.Sprint(a) {
 		t.Errorf("containers changed across dockercri's restart: %v → %v", b, a)
 	}
 	if a := n.sandboxIDs(t); fmt.Sprint(a) != fmt.Sprint(pods) {
@@ -270,7 +270,7 @@ func statsFromCRI(t *testing.T, n *node) {
 	}
 	p := n.waitRunning(t, "web")
 	if err := framework.WaitFor(60*time.Second, func() error {
-		_, err := k.PodStats(p.Name, 2)
+		_, err := k.PodStats(p.Name, 2, true)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func dockerdRestarted(t *testing.T, n *node) {
 		if err := framework.Running(p); err != nil {
 			return err
 		}
-		if fmt.Sprint(containerIDs(p)) == fmt.Sprint(containerIDs(before)) {
+		if fmt.Sprint(framework.ContainerIDs(p)) == fmt.Sprint(framework.ContainerIDs(before)) {
 			return fmt.Errorf("still the containers from before dockerd stopped")
 		}
 		return nil

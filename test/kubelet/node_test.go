@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,15 +113,6 @@ func pod(name string, restart corev1.RestartPolicy, scripts ...string) *corev1.P
 
 func withMemoryLimit(p *corev1.Pod, limit string) *corev1.Pod {
 	return framework.WithLimits(p, map[corev1.ResourceName]string{corev1.ResourceMemory: limit})
-}
-
-// containerIDs are the pod's containers' ids and restart counts, as the kubelet reports.
-func containerIDs(p *corev1.Pod) map[string]string {
-	out := map[string]string{}
-	for _, cs := range p.Status.ContainerStatuses {
-		out[cs.Name] = cs.ContainerID + "#" + strconv.Itoa(int(cs.RestartCount))
-	}
-	return out
 }
 
 // sandboxIDs are the CRI pod ids dockercri lists.

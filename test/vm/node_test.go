@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,6 +136,7 @@ func runningIDs(t *testing.T) []string {
 	for _, c := range list {
 		ids = append(ids, c.ID)
 	}
+	slices.Sort(ids)
 	return ids
 }
 
@@ -149,5 +151,6 @@ func readyPods(t *testing.T) []string {
 	for _, p := range pods {
 		ids = append(ids, p.Id)
 	}
+	slices.Sort(ids)
 	return ids
 }

@@ -32,9 +32,11 @@ type Kubelet struct {
 	// Config is the KubeletConfiguration written at Start; tests may change it first.
 	Config map[string]any
 	Args   []string
-	binary string
-	proc   *Process
-	client *http.Client
+	// StartTimeout bounds Start's wait for the kubelet's API (60 s when zero).
+	StartTimeout time.Duration
+	binary       string
+	proc         *Process
+	client       *http.Client
 }
 
 // NewKubelet prepares a kubelet for the runtime at endpoint, its pods' cgroups under
@@ -174,7 +176,11 @@ func (k *Kubelet) Start() error {
 		return err
 	}
 	k.proc = proc
-	return WaitFor(60*time.Second, func() error {
+	timeout := k.StartTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	return WaitFor(timeout, func() error {
 		if proc.Exited() {
 			return fmt.Errorf("kubelet exited: %v\n%s", proc.Wait(0), Tail(proc.Log(), 40))
 		}
@@ -356,9 +362,11 @@ func WithLimits(p *corev1.Pod, limits map[corev1.ResourceName]string) *corev1.Po
 }
 
 // PodStats is the pod's entry in the kubelet's /stats/summary once it is complete: CPU,
-// memory and network of the pod, CPU and memory of each of its containers (containers
-// of them).
-func (k *Kubelet) PodStats(pod string, containers int) (*statsapi.PodStats, error) {
+// memory (and network, if asked) of the pod, CPU and memory of each of its containers
+// (containers of them). The kubelet's default stats (cAdvisor's) have no network for
+// a pod of a runtime cAdvisor does not know, which dockercri is: with
+// PodAndContainerStatsFromCRI it comes from ListPodSandboxStats.
+func (k *Kubelet) PodStats(pod string, containers int, network bool) (*statsapi.PodStats, error) {
 	b, err := k.Get("/stats/summary")
 	if err != nil {
 		return nil, err
@@ -372,7 +380,7 @@ func (k *Kubelet) PodStats(pod string, containers int) (*statsapi.PodStats, erro
 		if ps.PodRef.Name != pod {
 			continue
 		}
-		if len(ps.Containers) != containers || ps.Network == nil || ps.CPU == nil || ps.CPU.UsageNanoCores == nil || ps.Memory == nil || ps.Memory.WorkingSetBytes == nil {
+		if len(ps.Containers) != containers || (network && ps.Network == nil) || ps.CPU == nil || ps.CPU.UsageNanoCores == nil || ps.Memory == nil || ps.Memory.WorkingSetBytes == nil {
 			return nil, fmt.Errorf("pod stats incomplete: %+v", ps)
 		}
 		for _, cs := range ps.Containers {
@@ -383,4 +391,14 @@ func (k *Kubelet) PodStats(pod string, containers int) (*statsapi.PodStats, erro
 		return ps, nil
 	}
 	return nil, fmt.Errorf("pod %s not in the summary", pod)
+}
+
+// ContainerIDs are the pod's containers' ids and restart counts, as the kubelet reports
+// them: what changes when a container is restarted or replaced.
+func ContainerIDs(p *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, cs := range p.Status.ContainerStatuses {
+		out[cs.Name] = fmt.Sprintf("%s#%d", cs.ContainerID, cs.RestartCount)
+	}
+	return out
 }
