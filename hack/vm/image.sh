@@ -4,7 +4,8 @@
 # tree, ~/.cache/dockercri/vm-<hash of this script>, and prints that directory. Built once
 # (debootstrap from Debian's mirror, a few minutes), reused until this script changes.
 # The image holds only what a node has before dockercri is installed; what is tested comes
-# in at each boot over 9p (hack/vm/run.sh).
+# in at each boot over 9p (hack/vm/run.sh). Only the image's directory goes to stdout:
+# run.sh reads it.
 set -euo pipefail
 
 suite=bookworm
@@ -39,7 +40,15 @@ fi
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/vm-build-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# An interrupted debootstrap leaves /proc and /sys mounted in the chroot: detach what is
+# mounted under the build directory before removing it.
+cleanup() {
+  awk -v w="$work" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 root=$work/root
 echo "vm image: debootstrap $suite into $out (a few minutes, once)" >&2
 debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
@@ -102,8 +111,12 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/
 mkdir -p "$work/out"
 cp "$root"/boot/vmlinuz-* "$work/out/vmlinuz"
 cp "$root"/boot/initrd.img-* "$work/out/initrd"
-mkfs.ext4 -q -L root -d "$root" "$work/out/root.ext4" "$size"
+mkfs.ext4 -q -L root -d "$root" "$work/out/root.ext4" "$size" >&2
 touch "$work/out/done"
 rm -rf "$out"
 mv "$work/out" "$out"
+# Images of earlier versions of this script are not used again.
+for old in "$cache"/vm-*; do
+  [[ $old == "$out" || $old == "$cache"/vm-build-* ]] || rm -rf "$old"
+done
 echo "$out"

@@ -29,6 +29,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 cp "$here/guest.sh" "$share/run.sh"
 for f in "$@"; do
   cp "$f" "$share/in/"
