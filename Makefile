@@ -2,6 +2,7 @@
 #   make run    build, make sure Docker runs, and serve on /run/dockercri.sock (ARGS= adds flags)
 #   make test   unit tests, then the end-to-end suite against real Docker (as root)
 #   make fuzz   each fuzz target for FUZZTIME (a failing input lands in testdata/fuzz)
+#   make e2e-node-vm   the node suite in a VM: cgroup v2, systemd, the .deb (as root)
 #   make critest   the CRI validation suite (cri-tools' critest) against dockercri (as root)
 #   make crictl    crictl of the same cri-tools release, in bin/
 #   make e2e-node  the Kubernetes node e2e (NodeConformance) on the real kubelet and dockercri (as root)
@@ -21,7 +22,7 @@ DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
 
-.PHONY: all build run test unit fuzz e2e e2e-kubelet kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
+.PHONY: all build run test unit fuzz e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -43,7 +44,7 @@ ENGINE_ENV = $(if $(filter-out 20.10,$(DOCKER)),engine=$$(hack/build-engine.sh $
 # test: every suite, one stage after another, with each stage's time.
 test:
 	@MAKE=$(MAKE) hack/stages.sh vet unit fuzz e2e "e2e DOCKER=29 STORE=containerd" critest "critest DOCKER=29 STORE=classic" \
-		"critest DOCKER=29 STORE=containerd" e2e-kubelet "e2e-node NODE_E2E_FOCUS_FILE=test/nodee2e/ci-focus.txt"
+		"critest DOCKER=29 STORE=containerd" e2e-kubelet e2e-node-vm "e2e-node NODE_E2E_FOCUS_FILE=test/nodee2e/ci-focus.txt"
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
@@ -53,6 +54,7 @@ vet:
 	$(GO) vet -tags kubelet ./test/kubelet/...
 	$(GO) vet -tags critest ./test/critest/...
 	$(GO) vet -tags nodee2e ./test/nodee2e/...
+	$(GO) vet -tags vm ./test/vm/...
 
 unit:
 	$(GO) test -count=1 ./...
@@ -79,6 +81,22 @@ kubelet:
 # e2e-kubelet: the real kubelet, standalone, on dockercri (test/kubelet).
 e2e-kubelet: build kubelet
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) $(GO) test -count=1 -tags kubelet -timeout 30m -v ./test/kubelet/...
+
+# e2e-node-vm: a real node in a VM (qemu, software emulation): Debian 12 on cgroup v2 with
+# systemd as init and Docker on the systemd cgroup driver, as kubeadm sets a node up.
+# hack/vm/image.sh builds its disk once into ~/.cache/dockercri (a few minutes); each run
+# boots it afresh and runs test/vm in it, which installs this tree's .deb (and upgrades to
+# a newer build of it, dockercri-next.deb) and runs the kubelet on it. VM_TIMEOUT bounds
+# the whole run (boot, tests, power-off), in seconds.
+VM_OUT     := bin/vm
+VM_TIMEOUT ?= 1140
+e2e-node-vm: kubelet
+	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
+	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
+	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb-next BIN=$(VM_OUT)/dockercri-next VERSION=$(VERSION)-next DEBVERSION=$(DEBVERSION)+next
+	mv $(VM_OUT)/deb/*.deb $(VM_OUT)/dockercri.deb && mv $(VM_OUT)/deb-next/*.deb $(VM_OUT)/dockercri-next.deb
+	$(GO) test -c -tags vm -o $(VM_OUT)/vm.test ./test/vm
+	hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET)
 
 # critest, crictl: of the cri-tools release hack/critest/go.mod pins, from the Go module proxy
 # (critest is a Go test binary).

@@ -255,6 +255,9 @@ func (s *Service) applyLinuxContainerConfig(lc *runtimeapi.LinuxContainerConfig,
 	if err != nil {
 		return err
 	}
+	if err := setUnifiedLabel(c, lc.GetResources().GetUnified()); err != nil {
+		return err
+	}
 	res.CgroupParent = hc.CgroupParent
 	hc.Resources = res
 	hc.OomScoreAdj = oom

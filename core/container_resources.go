@@ -16,15 +16,17 @@ import (
 
 // dockerResources translates a container's resources into Docker's. What Docker cannot
 // set is an error, not silently dropped: hugepage limits (the kubelet sends every size
-// with limit 0, which is no limit and accepted) and cgroup v2 unified settings.
+// with limit 0, which is no limit and accepted). The cgroup v2 unified settings, which
+// Docker's API has no field for, dockercri writes itself (container_unified.go); they are
+// checked here.
 func (s *Service) dockerResources(r *runtimeapi.LinuxContainerResources) (container.Resources, int, error) {
 	for _, hp := range r.GetHugepageLimits() {
 		if hp.GetLimit() != 0 {
 			return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "hugepage limit %s=%d: Docker Engine cannot limit hugepages", hp.GetPageSize(), hp.GetLimit())
 		}
 	}
-	if len(r.GetUnified()) > 0 {
-		return container.Resources{}, 0, status.Errorf(codes.InvalidArgument, "cgroup v2 unified resources %v: Docker Engine cannot set them", r.GetUnified())
+	if err := checkUnified(r.GetUnified(), s.host.cgroupV2); err != nil {
+		return container.Resources{}, 0, err
 	}
 	res := container.Resources{
 		CPUPeriod:  r.GetCpuPeriod(),
@@ -63,44 +65,58 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if _, err := s.docker.ContainerUpdate(ctx, insp.ID, container.UpdateConfig{Resources: res}); err != nil {
 		return nil, grpcerr.Wrap(err, "update resources of "+insp.ID)
 	}
+	// After Docker's update, which rewrites the files it sets (memory.swap.max with
+	// memory.max) in the container's cgroup.
+	if u := req.GetLinux().GetUnified(); len(u) > 0 && running(&insp) {
+		if err := applyUnified(insp.State.Pid, u); err != nil {
+			return nil, status.Errorf(codes.Internal, "update unified resources of %s: %v", insp.ID, err)
+		}
+	}
 	s.refresh(ctx, insp.ID)
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 
 // cgroupParent is the pod's cgroup parent in the form Docker's cgroup driver takes: the
 // kubelet's cgroupfs path "/kubepods/burstable/pod1" is "kubepods-burstable-pod1.slice"
-// under systemd, and the other way round. A parent systemd cannot have as a slice is
-// refused: Docker would take it, and runc fail every start in it.
+// under systemd, and the other way round. The kubelet's systemd driver sends the slice's
+// path, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice": Docker
+// takes it (it looks at the suffix only) but runc refuses any slice name but the last. A
+// parent systemd cannot have as a slice is refused: Docker would take it, and runc fail
+// every start in it.
 func cgroupParent(parent, driver string) (string, error) {
 	if parent == "" {
 		return "", nil
 	}
-	isSlice := strings.HasSuffix(parent, ".slice")
 	switch {
-	case driver == "systemd" && !isSlice:
-		parts := strings.FieldsFunc(path.Clean(parent), func(r rune) bool { return r == '/' })
-		parent = strings.Join(parts, "-") + ".slice"
-	case driver != "systemd" && isSlice:
-		// "kubepods-burstable-pod1.slice" is the slice of "kubepods-burstable.slice" in
-		// "kubepods.slice": the cgroupfs path names each level.
-		name := strings.TrimSuffix(path.Base(parent), ".slice")
-		parts := strings.Split(name, "-")
-		p := ""
-		for i := range parts {
-			p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
-		}
-		return p, nil
 	case driver != "systemd":
-		return parent, nil
-	default:
+		return cgroupfsPath(parent), nil
+	case strings.HasSuffix(parent, ".slice"):
 		// A slice is named by its last part ("/test.slice", critest's, is test.slice),
 		// as containerd names it.
 		parent = path.Base(parent)
+	default:
+		parts := strings.FieldsFunc(path.Clean(parent), func(r rune) bool { return r == '/' })
+		parent = strings.Join(parts, "-") + ".slice"
 	}
 	if !systemdSlice(parent) {
 		return "", status.Errorf(codes.InvalidArgument, "cgroup parent %q: Docker's systemd cgroup driver takes a slice name (name.slice of letters, digits, \"_\", \".\", \":\", no empty part between \"-\")", parent)
 	}
 	return parent, nil
+}
+
+// cgroupfsPath is a cgroup parent as a path under the cgroup root: a slice's name
+// "kubepods-burstable-pod1.slice" is the slice of "kubepods-burstable.slice" in
+// "kubepods.slice", and the path names each level.
+func cgroupfsPath(parent string) string {
+	if !strings.HasSuffix(parent, ".slice") || strings.Contains(parent, "/") {
+		return parent
+	}
+	parts := strings.Split(strings.TrimSuffix(parent, ".slice"), "-")
+	p := ""
+	for i := range parts {
+		p += "/" + strings.Join(parts[:i+1], "-") + ".slice"
+	}
+	return p
 }
 
 // systemdSlice tells whether name is a slice runc's systemd driver can expand (its

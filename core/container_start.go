@@ -24,8 +24,14 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if err != nil {
 		return nil, err
 	}
+	if s.host.cgroupV2 {
+		oomKills.starting(insp.ID, insp.HostConfig)
+	}
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)
+	}
+	if err := s.startUnified(ctx, &insp); err != nil {
+		return nil, err
 	}
 	// Docker names the json-file log only once the container has started.
 	if started, err := s.view.Refresh(context.WithoutCancel(ctx), insp.ID); err == nil && started != nil {

@@ -83,7 +83,7 @@ func containerStatus(insp container.InspectResponse) (*runtimeapi.ContainerStatu
 		st.FinishedAt = dockerTime(insp.State.FinishedAt)
 		st.ExitCode = int32(insp.State.ExitCode)
 		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			st.Reason, st.Message = exitReason(insp.State)
+			st.Reason, st.Message = exitReason(insp.ID, insp.State)
 		}
 	}
 	if sig, ok := runtimeapi.Signal_value[insp.Config.StopSignal]; ok {
@@ -106,9 +106,12 @@ func containerState(s string) runtimeapi.ContainerState {
 	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
 }
 
-func exitReason(st *container.State) (string, string) {
+// exitKilled is the exit code of a process ended by SIGKILL, as the OOM killer ends them.
+const exitKilled = 128 + 9
+
+func exitReason(id string, st *container.State) (string, string) {
 	switch {
-	case st.OOMKilled:
+	case st.OOMKilled, st.ExitCode == exitKilled && oomKills.killed(id):
 		return reasonOOMKilled, st.Error
 	case st.ExitCode == 0:
 		return reasonCompleted, st.Error

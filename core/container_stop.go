@@ -24,6 +24,7 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	} else if insp == nil {
 		return &runtimeapi.StopContainerResponse{}, nil // gone
 	}
+	oomKills.stopping(insp.ID)
 	if err := s.stopDockerContainer(ctx, insp.ID, grace); err != nil {
 		return nil, err
 	}
@@ -45,6 +46,7 @@ func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCon
 	if err := s.removeInspected(ctx, *insp); err != nil {
 		return nil, err
 	}
+	oomKills.forget(insp.ID)
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 

@@ -26,6 +26,9 @@ type hostLimits struct {
 	missing []string
 	// mountSetattr: the kernel can make a mount read-only recursively (Linux 5.12).
 	mountSetattr bool
+	// cgroupV2: the host has the unified hierarchy alone, where a container's unified
+	// resources (container_unified.go) can be written.
+	cgroupV2 bool
 }
 
 // probeHost finds what the host allows and logs it once. Without CAP_SYS_RESOURCE in
@@ -34,7 +37,7 @@ type hostLimits struct {
 // own value, as containerd's restrict_oom_score_adj takes it; restrictOOM asks for that
 // floor on any host.
 func probeHost(restrictOOM bool) hostLimits {
-	h := hostLimits{minOOMScoreAdj: -1000, mountSetattr: kernelAtLeast(5, 12)}
+	h := hostLimits{minOOMScoreAdj: -1000, mountSetattr: kernelAtLeast(5, 12), cgroupV2: isCgroupV2()}
 	last, err := capability.LastCap()
 	if err != nil {
 		klog.ErrorS(err, "Cannot read the capability bounding set; assuming an unrestricted host")

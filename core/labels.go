@@ -41,7 +41,7 @@ const (
 )
 
 // internalLabels are dockercri's bookkeeping, not the kubelet's labels.
-var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true, labelImageName: true, labelImageRef: true}
+var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true, labelImageName: true, labelImageRef: true, labelUnified: true}
 
 // dockerLabels merges CRI labels and annotations into Docker labels.
 func dockerLabels(labels, annotations map[string]string) map[string]string {

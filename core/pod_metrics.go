@@ -50,7 +50,7 @@ func (s *Service) podMetricsList(ctx context.Context) ([]*runtimeapi.PodSandboxM
 		if st == nil {
 			continue
 		}
-		out = append(out, podmetrics.ForPod(metricsPod(sb, st, byID), now))
+		out = append(out, podmetrics.ForPod(s.metricsPod(sb, st, byID), now))
 	}
 	return out, nil
 }
@@ -70,17 +70,19 @@ const defaultCPUPeriod = 100000
 
 // metricsPod names the series of a pod and its containers the way cAdvisor did under
 // dockershim: Docker names without the slash, the pod cgroup by its path.
-func metricsPod(sb *container.InspectResponse, st *runtimeapi.PodSandboxStats, byID map[string]*container.InspectResponse) podmetrics.Pod {
+func (s *Service) metricsPod(sb *container.InspectResponse, st *runtimeapi.PodSandboxStats, byID map[string]*container.InspectResponse) podmetrics.Pod {
 	meta := st.GetAttributes().GetMetadata()
 	cgroupID := sb.ID
 	if sb.HostConfig != nil && sb.HostConfig.CgroupParent != "" {
-		cgroupID = sb.HostConfig.CgroupParent
+		// cAdvisor named the pod cgroup by its path, a systemd slice too.
+		cgroupID = cgroupfsPath(sb.HostConfig.CgroupParent)
 	}
 	p := podmetrics.Pod{
 		SandboxID: sb.ID,
 		Cgroup:    podmetrics.Object{ID: cgroupID, Namespace: meta.GetNamespace(), Pod: meta.GetName()},
 		Sandbox:   podmetrics.Object{Container: sandboxContainerName, ID: sb.ID, Image: sb.Config.Image, Name: strings.TrimPrefix(sb.Name, "/"), Namespace: meta.GetNamespace(), Pod: meta.GetName()},
 		Stats:     st,
+		IO:        s.stats.PodIO(sb),
 	}
 	for _, cs := range st.GetLinux().GetContainers() {
 		insp := byID[cs.GetAttributes().GetId()]
@@ -90,6 +92,7 @@ func metricsPod(sb *container.InspectResponse, st *runtimeapi.PodSandboxStats, b
 		c := podmetrics.Container{
 			Object: podmetrics.Object{Container: cs.GetAttributes().GetMetadata().GetName(), ID: insp.ID, Image: insp.Config.Image, Name: strings.TrimPrefix(insp.Name, "/"), Namespace: meta.GetNamespace(), Pod: meta.GetName()},
 			Stats:  cs,
+			IO:     s.stats.ContainerIO(insp),
 		}
 		if hc := insp.HostConfig; hc != nil {
 			c.MemoryLimit, c.CPUShares, c.CPUQuota, c.CPUPeriod = uint64(hc.Memory), uint64(hc.CPUShares), uint64(max(hc.CPUQuota, 0)), uint64(hc.CPUPeriod)

@@ -183,6 +183,9 @@ func TestCgroupParent(t *testing.T) {
 		{"/kubepods/burstable/pod1", "cgroupfs", "/kubepods/burstable/pod1"},
 		{"/kubepods/burstable/pod1", "systemd", "kubepods-burstable-pod1.slice"},
 		{"kubepods-burstable-pod1.slice", "systemd", "kubepods-burstable-pod1.slice"},
+		// The kubelet's systemd driver sends the slice's path; Docker (runc) takes its name.
+		{"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice", "systemd", "kubepods-burstable-pod1.slice"},
+		{"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice", "cgroupfs", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"},
 		{"kubepods-burstable-pod1.slice", "cgroupfs", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"},
 		{"", "systemd", ""},
 		{"-.slice", "systemd", "-.slice"},

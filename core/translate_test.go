@@ -224,7 +224,7 @@ func TestContainerStateAndReason(t *testing.T) {
 		{container.State{ExitCode: 1}, "Error"},
 		{container.State{ExitCode: 137, OOMKilled: true}, "OOMKilled"},
 	} {
-		if got, _ := exitReason(&tc.st); got != tc.want {
+		if got, _ := exitReason("c", &tc.st); got != tc.want {
 			t.Errorf("exitReason(%+v) = %s, want %s", tc.st, got, tc.want)
 		}
 	}

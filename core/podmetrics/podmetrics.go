@@ -13,6 +13,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/stats"
 )
 
 // Object is what a series is about: the values of the base labels.
@@ -38,6 +40,8 @@ type Container struct {
 	Object
 	Spec
 	Stats *runtimeapi.ContainerStats
+	// IO is the container's block IO per device (the CRI's stats have none).
+	IO []stats.DeviceIO
 }
 
 // Pod is one running pod: its stats (pod cgroup and network) and its containers.
@@ -46,7 +50,9 @@ type Pod struct {
 	// Cgroup names the pod cgroup's series, Sandbox the pause container's.
 	Cgroup, Sandbox Object
 	Stats           *runtimeapi.PodSandboxStats
-	Containers      []Container
+	// IO is the pod cgroup's block IO per device.
+	IO         []stats.DeviceIO
+	Containers []Container
 }
 
 type descriptor struct {
@@ -69,6 +75,10 @@ var descriptors = map[string]descriptor{
 	"container_memory_rss":                    {"Size of RSS in bytes.", gauge, nil},
 	"container_memory_failures_total":         {"Cumulative count of memory allocation failures.", counter, []string{"failure_type", "scope"}},
 	"container_fs_usage_bytes":                {"Number of bytes that are consumed by the container on this filesystem.", gauge, []string{"device"}},
+	"container_fs_reads_bytes_total":          {"Cumulative count of bytes read", counter, []string{"device"}},
+	"container_fs_writes_bytes_total":         {"Cumulative count of bytes written", counter, []string{"device"}},
+	"container_fs_reads_total":                {"Cumulative count of reads completed", counter, []string{"device"}},
+	"container_fs_writes_total":               {"Cumulative count of writes completed", counter, []string{"device"}},
 	"container_processes":                     {"Number of processes running inside the container.", gauge, nil},
 	"container_network_receive_bytes_total":   {"Cumulative count of bytes received.", counter, []string{"interface"}},
 	"container_network_receive_errors_total":  {"Cumulative count of errors encountered while receiving.", counter, []string{"interface"}},
@@ -127,6 +137,15 @@ func (s *series) cpuMemory(cpu *runtimeapi.CpuUsage, mem *runtimeapi.MemoryUsage
 	s.add("container_memory_failures_total", mem.GetMajorPageFaults(), "pgmajfault", scope)
 }
 
+func (s *series) io(devs []stats.DeviceIO) {
+	for _, d := range devs {
+		s.add("container_fs_reads_bytes_total", value(d.ReadBytes), d.Device)
+		s.add("container_fs_writes_bytes_total", value(d.WriteBytes), d.Device)
+		s.add("container_fs_reads_total", value(d.Reads), d.Device)
+		s.add("container_fs_writes_total", value(d.Writes), d.Device)
+	}
+}
+
 // ForPod is the pod's metrics, read off its stats at now.
 func ForPod(p Pod, now time.Time) *runtimeapi.PodSandboxMetrics {
 	out := &runtimeapi.PodSandboxMetrics{PodSandboxId: p.SandboxID}
@@ -136,6 +155,7 @@ func ForPod(p Pod, now time.Time) *runtimeapi.PodSandboxMetrics {
 	if pc := linux.GetProcess().GetProcessCount(); pc != nil {
 		cg.add("container_processes", pc)
 	}
+	cg.io(p.IO)
 	sb := series{base: p.Sandbox.values()}
 	for _, iface := range linux.GetNetwork().GetInterfaces() {
 		sb.add("container_network_receive_bytes_total", iface.GetRxBytes(), iface.GetName())
@@ -152,6 +172,7 @@ func ForPod(p Pod, now time.Time) *runtimeapi.PodSandboxMetrics {
 			dev := wl.GetFsId().GetMountpoint()
 			s.add("container_fs_usage_bytes", wl.GetUsedBytes(), dev)
 		}
+		s.io(c.IO)
 		s.add("container_spec_memory_limit_bytes", value(c.MemoryLimit))
 		s.add("container_spec_cpu_shares", value(c.CPUShares))
 		if c.CPUQuota > 0 {

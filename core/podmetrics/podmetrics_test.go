@@ -5,6 +5,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/dockercri/dockercri/core/stats"
 )
 
 func u(v uint64) *runtimeapi.UInt64Value { return &runtimeapi.UInt64Value{Value: v} }
@@ -32,7 +34,9 @@ func samplePod() Pod {
 			Object: Object{Container: "app", ID: "c1", Image: "busybox", Name: "k8s_app_web_ns_u1_0", Namespace: "ns", Pod: "web"},
 			Spec:   Spec{MemoryLimit: 64 << 20, CPUShares: 102, CPUPeriod: 100000, Started: time.Unix(1700000000, 0)},
 			Stats:  ctr,
+			IO:     []stats.DeviceIO{{Device: "/dev/vda", ReadBytes: 4096, WriteBytes: 16 << 20, Reads: 1, Writes: 40}},
 		}},
+		IO: []stats.DeviceIO{{Device: "/dev/vda", ReadBytes: 8192, WriteBytes: 32 << 20, Reads: 2, Writes: 80}},
 	}
 }
 
@@ -100,6 +104,11 @@ func TestValuesAndSeries(t *testing.T) {
 		{ctr, "container_memory_rss", []string{"app"}, 10 << 20, gauge},
 		{ctr, "container_memory_failures_total", []string{"app", "", "", "", "", "", "pgmajfault", "container"}, 3, counter},
 		{ctr, "container_fs_usage_bytes", []string{"app", "", "", "", "", "", "/var/lib/docker/overlay2"}, 4096, gauge},
+		// Block IO per device, as cAdvisor's series.
+		{ctr, "container_fs_writes_bytes_total", []string{"app", "", "", "", "", "", "/dev/vda"}, 16 << 20, counter},
+		{ctr, "container_fs_reads_bytes_total", []string{"app", "", "", "", "", "", "/dev/vda"}, 4096, counter},
+		{ctr, "container_fs_writes_total", []string{"app", "", "", "", "", "", "/dev/vda"}, 40, counter},
+		{ctr, "container_fs_reads_total", []string{"app", "", "", "", "", "", "/dev/vda"}, 1, counter},
 		{ctr, "container_spec_memory_limit_bytes", []string{"app"}, 64 << 20, gauge},
 		{ctr, "container_spec_cpu_shares", []string{"app"}, 102, gauge},
 		{ctr, "container_spec_cpu_period", []string{"app"}, 100000, gauge},
@@ -108,6 +117,7 @@ func TestValuesAndSeries(t *testing.T) {
 		// The pod cgroup: container, image and name empty, id its path.
 		{pm.Metrics, "container_cpu_usage_seconds_total", []string{"", "/kubepods/podu1", "", "", "ns", "web", "total"}, 5, counter},
 		{pm.Metrics, "container_processes", []string{""}, 4, gauge},
+		{pm.Metrics, "container_fs_writes_bytes_total", []string{"", "/kubepods/podu1", "", "", "ns", "web", "/dev/vda"}, 32 << 20, counter},
 		// The network belongs to the sandbox (container="POD").
 		{pm.Metrics, "container_network_receive_bytes_total", []string{"POD", "s1", "pause", "k8s_POD_web_ns_u1_0", "ns", "web", "eth0"}, 1000, counter},
 		{pm.Metrics, "container_network_transmit_bytes_total", []string{"POD", "", "", "", "", "", "eth0"}, 2000, counter},
@@ -137,8 +147,8 @@ func TestValuesAndSeries(t *testing.T) {
 // series rather than zeros or a panic.
 func TestMissingStats(t *testing.T) {
 	p := samplePod()
-	p.Stats = &runtimeapi.PodSandboxStats{}
-	p.Containers[0].Stats = &runtimeapi.ContainerStats{}
+	p.Stats, p.IO = &runtimeapi.PodSandboxStats{}, nil
+	p.Containers[0].Stats, p.Containers[0].IO = &runtimeapi.ContainerStats{}, nil
 	pm := ForPod(p, time.Unix(1, 0))
 	for _, m := range pm.Metrics {
 		if m.Name != "container_last_seen" {

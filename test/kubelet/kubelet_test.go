@@ -4,7 +4,6 @@ package kubelet
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
-	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
@@ -253,7 +251,7 @@ func dockercriKilled(t *testing.T, n *node) {
 	// Two of the kubelet's sync periods (10 s) after the restart.
 	time.Sleep(20 * time.Second)
 	after := n.waitRunning(t, "web")
-	if b, a := containerIDs(before), containerIDs(after); fmt.Sprint(b) != fmt.Sprint(a) {
+	if b, a := framework.ContainerIDs(before), framework.ContainerIDs(after); fmt.Sprint(b) != fmt.Sprint(a) {
 		t.Errorf("containers changed across dockercri's restart: %v → %v", b, a)
 	}
 	if a := n.sandboxIDs(t); fmt.Sprint(a) != fmt.Sprint(pods) {
@@ -271,30 +269,9 @@ func statsFromCRI(t *testing.T, n *node) {
 		t.Fatal(err)
 	}
 	p := n.waitRunning(t, "web")
-	var summary statsapi.Summary
 	if err := framework.WaitFor(60*time.Second, func() error {
-		b, err := k.Get("/stats/summary")
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, &summary); err != nil {
-			return err
-		}
-		for _, ps := range summary.Pods {
-			if ps.PodRef.Name != p.Name {
-				continue
-			}
-			if len(ps.Containers) != 2 || ps.Network == nil || ps.CPU == nil || ps.CPU.UsageNanoCores == nil || ps.Memory == nil || ps.Memory.WorkingSetBytes == nil {
-				return fmt.Errorf("pod stats incomplete: %+v", ps)
-			}
-			for _, cs := range ps.Containers {
-				if cs.Memory == nil || cs.Memory.WorkingSetBytes == nil || *cs.Memory.WorkingSetBytes == 0 || cs.CPU == nil || cs.CPU.UsageCoreNanoSeconds == nil {
-					return fmt.Errorf("container %s stats incomplete: %+v", cs.Name, cs)
-				}
-			}
-			return nil
-		}
-		return fmt.Errorf("pod %s not in the summary", p.Name)
+		_, err := k.PodStats(p.Name, 2, true)
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +321,7 @@ func dockerdRestarted(t *testing.T, n *node) {
 		if err := framework.Running(p); err != nil {
 			return err
 		}
-		if fmt.Sprint(containerIDs(p)) == fmt.Sprint(containerIDs(before)) {
+		if fmt.Sprint(framework.ContainerIDs(p)) == fmt.Sprint(framework.ContainerIDs(before)) {
 			return fmt.Errorf("still the containers from before dockerd stopped")
 		}
 		return nil

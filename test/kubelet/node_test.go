@@ -6,14 +6,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/test/e2e/framework"
@@ -110,35 +108,11 @@ func (n *node) waitRunning(t *testing.T, name string) *corev1.Pod {
 
 // pod is a static pod of busybox containers, each running a shell script.
 func pod(name string, restart corev1.RestartPolicy, scripts ...string) *corev1.Pod {
-	p := &corev1.Pod{}
-	p.Name = name
-	p.Spec.RestartPolicy = restart
-	grace := int64(2)
-	p.Spec.TerminationGracePeriodSeconds = &grace
-	for i := 0; i+1 < len(scripts); i += 2 {
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{
-			Name:            scripts[i],
-			Image:           env.Busybox,
-			ImagePullPolicy: corev1.PullIfNotPresent,
-			Command:         []string{"sh", "-c", scripts[i+1]},
-		})
-	}
-	return p
+	return framework.StaticPod(name, env.Busybox, restart, scripts...)
 }
 
 func withMemoryLimit(p *corev1.Pod, limit string) *corev1.Pod {
-	q := resource.MustParse(limit)
-	p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: q}
-	return p
-}
-
-// containerIDs are the pod's containers' ids and restart counts, as the kubelet reports.
-func containerIDs(p *corev1.Pod) map[string]string {
-	out := map[string]string{}
-	for _, cs := range p.Status.ContainerStatuses {
-		out[cs.Name] = cs.ContainerID + "#" + strconv.Itoa(int(cs.RestartCount))
-	}
-	return out
+	return framework.WithLimits(p, map[corev1.ResourceName]string{corev1.ResourceMemory: limit})
 }
 
 // sandboxIDs are the CRI pod ids dockercri lists.

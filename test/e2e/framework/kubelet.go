@@ -15,6 +15,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
 // Kubelet is a real kubelet in standalone mode (static pods, no API server) on a
@@ -30,9 +32,11 @@ type Kubelet struct {
 	// Config is the KubeletConfiguration written at Start; tests may change it first.
 	Config map[string]any
 	Args   []string
-	binary string
-	proc   *Process
-	client *http.Client
+	// StartTimeout bounds Start's wait for the kubelet's API (60 s when zero).
+	StartTimeout time.Duration
+	binary       string
+	proc         *Process
+	client       *http.Client
 }
 
 // NewKubelet prepares a kubelet for the runtime at endpoint, its pods' cgroups under
@@ -172,7 +176,11 @@ func (k *Kubelet) Start() error {
 		return err
 	}
 	k.proc = proc
-	return WaitFor(60*time.Second, func() error {
+	timeout := k.StartTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	return WaitFor(timeout, func() error {
 		if proc.Exited() {
 			return fmt.Errorf("kubelet exited: %v\n%s", proc.Wait(0), Tail(proc.Log(), 40))
 		}
@@ -323,3 +331,74 @@ func Running(p *corev1.Pod) error {
 
 // Pid is the running kubelet's process id.
 func (k *Kubelet) Pid() int { return k.proc.Pid() }
+
+// StaticPod is a static pod of image's containers, each running a shell script: scripts
+// are pairs of container name and script.
+func StaticPod(name, image string, restart corev1.RestartPolicy, scripts ...string) *corev1.Pod {
+	p := &corev1.Pod{}
+	p.Name = name
+	p.Spec.RestartPolicy = restart
+	grace := int64(2)
+	p.Spec.TerminationGracePeriodSeconds = &grace
+	for i := 0; i+1 < len(scripts); i += 2 {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{
+			Name:            scripts[i],
+			Image:           image,
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Command:         []string{"sh", "-c", scripts[i+1]},
+		})
+	}
+	return p
+}
+
+// WithLimits gives the pod's first container these limits ("memory": "32Mi", "cpu": "500m").
+func WithLimits(p *corev1.Pod, limits map[corev1.ResourceName]string) *corev1.Pod {
+	l := corev1.ResourceList{}
+	for name, q := range limits {
+		l[name] = resource.MustParse(q)
+	}
+	p.Spec.Containers[0].Resources.Limits = l
+	return p
+}
+
+// PodStats is the pod's entry in the kubelet's /stats/summary once it is complete: CPU,
+// memory (and network, if asked) of the pod, CPU and memory of each of its containers
+// (containers of them). The kubelet's default stats (cAdvisor's) have no network for
+// a pod of a runtime cAdvisor does not know, which dockercri is: with
+// PodAndContainerStatsFromCRI it comes from ListPodSandboxStats.
+func (k *Kubelet) PodStats(pod string, containers int, network bool) (*statsapi.PodStats, error) {
+	b, err := k.Get("/stats/summary")
+	if err != nil {
+		return nil, err
+	}
+	var summary statsapi.Summary
+	if err := json.Unmarshal(b, &summary); err != nil {
+		return nil, err
+	}
+	for i := range summary.Pods {
+		ps := &summary.Pods[i]
+		if ps.PodRef.Name != pod {
+			continue
+		}
+		if len(ps.Containers) != containers || (network && ps.Network == nil) || ps.CPU == nil || ps.CPU.UsageNanoCores == nil || ps.Memory == nil || ps.Memory.WorkingSetBytes == nil {
+			return nil, fmt.Errorf("pod stats incomplete: %+v", ps)
+		}
+		for _, cs := range ps.Containers {
+			if cs.Memory == nil || cs.Memory.WorkingSetBytes == nil || *cs.Memory.WorkingSetBytes == 0 || cs.CPU == nil || cs.CPU.UsageCoreNanoSeconds == nil {
+				return nil, fmt.Errorf("container %s stats incomplete: %+v", cs.Name, cs)
+			}
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("pod %s not in the summary", pod)
+}
+
+// ContainerIDs are the pod's containers' ids and restart counts, as the kubelet reports
+// them: what changes when a container is restarted or replaced.
+func ContainerIDs(p *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, cs := range p.Status.ContainerStatuses {
+		out[cs.Name] = fmt.Sprintf("%s#%d", cs.ContainerID, cs.RestartCount)
+	}
+	return out
+}
