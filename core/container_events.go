@@ -2,13 +2,18 @@ package core
 
 import (
 	"context"
+	"maps"
+	"strings"
 
 	"github.com/docker/docker/api/types/events"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/core/cache"
 )
 
@@ -26,6 +31,10 @@ var eventTypes = map[events.Action]runtimeapi.ContainerEventType{
 func (s *Service) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
 	changes, stop := s.view.Subscribe()
 	defer stop()
+	// The header tells the client it is subscribed: every change from here on reaches it.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-stream.Context().Done():
@@ -38,7 +47,7 @@ func (s *Service) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runt
 			if ev == nil {
 				continue
 			}
-			if err := stream.Send(ev); err != nil {
+			if err := stream.Send(fitEvent(ev)); err != nil {
 				return err
 			}
 		}
@@ -88,4 +97,48 @@ func (s *Service) containerEvent(ctx context.Context, ch cache.Change) *runtimea
 		ev.ContainersStatuses = append(ev.ContainersStatuses, st)
 	}
 	return ev
+}
+
+// fitEvent keeps an event within the kubelet's message limit: a pod of many containers
+// with big annotations (each within Kubernetes' 256 KiB) makes its events bigger than
+// 16 MiB, which the kubelet's client refuses, ending its stream. The kubelet reads the
+// event's pod and, from each container status, the labels and annotations it set
+// itself (io.kubernetes.*), so the others are left out first, marked; if that is not
+// enough, the event keeps the status of its own container only.
+func fitEvent(ev *runtimeapi.ContainerEventResponse) *runtimeapi.ContainerEventResponse {
+	if proto.Size(ev) <= batch.MaxMessage {
+		return ev
+	}
+	if st := ev.PodSandboxStatus; st != nil {
+		st.Labels, st.Annotations = kubeletKeys(st.Labels, nil), kubeletKeys(st.Annotations, omittedNote)
+	}
+	for _, st := range ev.ContainersStatuses {
+		st.Labels, st.Annotations = kubeletKeys(st.Labels, nil), kubeletKeys(st.Annotations, omittedNote)
+	}
+	if proto.Size(ev) <= batch.MaxMessage {
+		return ev
+	}
+	own := ev.ContainersStatuses[:0]
+	for _, st := range ev.ContainersStatuses {
+		if st.Id == ev.ContainerId {
+			own = append(own, st)
+		}
+	}
+	ev.ContainersStatuses = own
+	return ev
+}
+
+// kubeletKeys are the entries of m the kubelet set (io.kubernetes.*), with note when
+// others were left out.
+func kubeletKeys(m, note map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if strings.HasPrefix(k, "io.kubernetes.") {
+			out[k] = v
+		}
+	}
+	if len(out) < len(m) {
+		maps.Copy(out, note)
+	}
+	return out
 }

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
@@ -140,12 +142,41 @@ func TestListsFitTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	podCfg := &runtimeapi.PodSandboxConfig{Metadata: cfg.GetStatus().GetMetadata()}
+	// Each event carries the statuses of its pod's containers: past 64 of these they
+	// exceed the limit, and the kubelet's client (16 MiB) would end its stream.
+	raw, _ := d.Raw(t)
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{}, grpc.MaxCallRecvMsgSize(batch.MaxMessage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := receiveEvents(t, stream)
+	created := map[string]bool{}
 	for i := range pods {
 		c := framework.ContainerConfig(fmt.Sprintf("c%d", i), ref, "true")
 		c.LogPath = ""
 		c.Annotations = map[string]string{"big": annotation}
-		if _, err := rt.CreateContainer(ctx(t), ids[0], c, podCfg); err != nil {
+		id, err := rt.CreateContainer(ctx(t), ids[0], c, podCfg)
+		if err != nil {
 			t.Fatalf("CreateContainer %d: %v", i, err)
+		}
+		created[id] = true
+	}
+	for timeout := time.After(time.Minute); len(created) > 0; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("the event stream ended with %d containers' events to come", len(created))
+			}
+			if ev.GetContainerEventType() == runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT && created[ev.GetContainerId()] {
+				if ev.GetPodSandboxStatus().GetId() != ids[0] {
+					t.Errorf("event of %s: pod %q, want %s", ev.GetContainerId(), ev.GetPodSandboxStatus().GetId(), ids[0])
+				}
+				delete(created, ev.GetContainerId())
+			}
+		case <-timeout:
+			t.Fatalf("no CREATED event for %d of the %d containers", len(created), pods)
 		}
 	}
 	cfilter := &runtimeapi.ContainerFilter{PodSandboxId: ids[0]}

@@ -13,9 +13,11 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
@@ -150,64 +152,82 @@ func TestContainerEvents(t *testing.T) {
 
 	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{})
+	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{}, grpc.MaxCallRecvMsgSize(batch.MaxMessage))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *runtimeapi.ContainerEventResponse, 100)
+	got := receiveEvents(t, stream)
+	// Each step waits for its event: an event carries the pod's state when dockercri
+	// sends it, which on a busy machine can be after the next step.
+	var last int64
+	expect := func(cid string, want runtimeapi.ContainerEventType) {
+		t.Helper()
+		timeout := time.After(time.Minute)
+		for {
+			select {
+			case ev, ok := <-got:
+				if !ok {
+					t.Fatalf("event stream ended before %s", want)
+				}
+				if ev.GetContainerId() != cid {
+					continue
+				}
+				if typ := ev.GetContainerEventType(); typ != want {
+					t.Fatalf("event %s, want %s", typ, want)
+				}
+				if ev.GetCreatedAt() < last {
+					t.Errorf("event times go back: %d after %d", ev.GetCreatedAt(), last)
+				}
+				last = ev.GetCreatedAt()
+				if ev.GetPodSandboxStatus().GetId() != p.id {
+					t.Errorf("%s event: pod status %v", want, ev.GetPodSandboxStatus())
+				}
+				inPod := slices.ContainsFunc(ev.GetContainersStatuses(), func(s *runtimeapi.ContainerStatus) bool { return s.GetId() == cid })
+				if inPod == (want == runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT) {
+					t.Errorf("%s event: container statuses %v", want, ids(ev.GetContainersStatuses()))
+				}
+				return
+			case <-timeout:
+				t.Fatalf("no %s event", want)
+			}
+		}
+	}
+	cid := p.create(t, framework.ContainerConfig("ev", ref, "exec sleep 3600"))
+	expect(cid, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	if err := rt.StartContainer(ctx(t), cid); err != nil {
+		t.Fatal(err)
+	}
+	expect(cid, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
+	if err := rt.StopContainer(ctx(t), cid, 0); err != nil {
+		t.Fatal(err)
+	}
+	expect(cid, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	if err := rt.RemoveContainer(ctx(t), cid); err != nil {
+		t.Fatal(err)
+	}
+	expect(cid, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+}
+
+// receiveEvents waits until the stream is subscribed (dockercri sends its header then)
+// and passes on its events, closing the channel when the stream ends.
+func receiveEvents(t *testing.T, stream runtimeapi.RuntimeService_GetContainerEventsClient) <-chan *runtimeapi.ContainerEventResponse {
+	t.Helper()
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("GetContainerEvents: %v", err)
+	}
+	got := make(chan *runtimeapi.ContainerEventResponse, 1000)
 	go func() {
+		defer close(got)
 		for {
 			ev, err := stream.Recv()
 			if err != nil {
-				close(got)
+				t.Logf("event stream ended: %v", err)
 				return
 			}
 			got <- ev
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // subscribed
-	cid := p.start(t, framework.ContainerConfig("ev", ref, "exec sleep 3600"))
-	if err := rt.StopContainer(ctx(t), cid, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.RemoveContainer(ctx(t), cid); err != nil {
-		t.Fatal(err)
-	}
-	want := []runtimeapi.ContainerEventType{
-		runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT,
-		runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT,
-	}
-	var seen []runtimeapi.ContainerEventType
-	var last int64
-	timeout := time.After(20 * time.Second)
-	for len(seen) < len(want) {
-		select {
-		case ev, ok := <-got:
-			if !ok {
-				t.Fatalf("event stream ended after %v", seen)
-			}
-			if ev.GetContainerId() != cid {
-				continue
-			}
-			seen = append(seen, ev.GetContainerEventType())
-			if ev.GetCreatedAt() < last {
-				t.Errorf("event times go back: %d after %d", ev.GetCreatedAt(), last)
-			}
-			last = ev.GetCreatedAt()
-			if ev.GetPodSandboxStatus().GetId() != p.id {
-				t.Errorf("%s event: pod status %v", ev.GetContainerEventType(), ev.GetPodSandboxStatus())
-			}
-			inPod := slices.ContainsFunc(ev.GetContainersStatuses(), func(s *runtimeapi.ContainerStatus) bool { return s.GetId() == cid })
-			if inPod == (ev.GetContainerEventType() == runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT) {
-				t.Errorf("%s event: container statuses %v", ev.GetContainerEventType(), ids(ev.GetContainersStatuses()))
-			}
-		case <-timeout:
-			t.Fatalf("events seen %v, want %v", seen, want)
-		}
-	}
-	if !slices.Equal(seen, want) {
-		t.Errorf("events %v, want %v", seen, want)
-	}
+	return got
 }
 
 func ids(sts []*runtimeapi.ContainerStatus) string {
