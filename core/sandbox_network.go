@@ -37,6 +37,11 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 	if netns == "" {
 		return status.Errorf(codes.Internal, "sandbox %s stopped before its network was set up", id)
 	}
+	if err := pinNetNS(s.netnsPin(id), insp.State.Pid); err != nil {
+		klog.ErrorS(err, "Give the plugins the pause process's network namespace unpinned", "podSandboxID", id)
+	} else {
+		netns = s.netnsPin(id)
+	}
 	m := cfg.GetMetadata()
 	pod := network.Pod{
 		ID: id, Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUid(), NetNS: netns,
@@ -58,9 +63,9 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 }
 
 // tearDownNetwork detaches a sandbox from the pod network (CNI DEL), once: the
-// checkpoint records that it was done. It works on a stopped sandbox too (the plugins
-// free what they hold without the namespace), and on one made by cri-dockerd, which
-// has no checkpoint of dockercri's.
+// checkpoint records that it was done. It works on a stopped sandbox too (in its pinned
+// namespace; without one the plugins free what they can), and on one made by
+// cri-dockerd, which has no checkpoint of dockercri's.
 func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectResponse) error {
 	cp, err := s.checkpoints.Load(insp.ID)
 	if err != nil {
@@ -69,6 +74,7 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 	}
 	switch {
 	case cp != nil && (cp.Network == "" || cp.NetworkTornDown):
+		s.dropNetNS(insp.ID) // when dockercri stopped between the DEL and the unpinning
 		return nil
 	case cp == nil && (insp.HostConfig == nil || insp.HostConfig.NetworkMode.IsHost() || !s.network.Enabled()):
 		return nil
@@ -77,7 +83,7 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "sandbox %s: %v", insp.ID, err)
 	}
-	pod := network.Pod{ID: insp.ID, Name: meta.GetName(), Namespace: meta.GetNamespace(), UID: meta.GetUid(), NetNS: netnsPath(insp)}
+	pod := network.Pod{ID: insp.ID, Name: meta.GetName(), Namespace: meta.GetNamespace(), UID: meta.GetUid(), NetNS: s.podNetNS(insp.ID, netnsPath(insp))}
 	name := ""
 	if cp != nil {
 		name = cp.Network
@@ -94,6 +100,7 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 			return grpcerr.Wrap(err, "checkpoint sandbox "+insp.ID)
 		}
 	}
+	s.dropNetNS(insp.ID)
 	return nil
 }
 

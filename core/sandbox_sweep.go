@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +52,17 @@ func (s *Service) sweepOnce(ctx context.Context) {
 		}
 		s.sweepSandbox(ctx, id)
 	}
+	// A pin outlives its checkpoint only if the checkpoint was lost.
+	for _, id := range s.pinnedIDs() {
+		if slices.Contains(ids, id) {
+			continue
+		}
+		unlock := s.netLocks.lock(id)
+		if cp, err := s.checkpoints.Load(id); err == nil && cp == nil {
+			s.dropNetNS(id)
+		}
+		unlock()
+	}
 }
 
 // sweepSandbox tears down the network of one sandbox if it needs it, and removes the
@@ -90,7 +102,7 @@ func (s *Service) forgetSandbox(ctx context.Context, id string, cp *checkpoint.S
 	if cp != nil && cp.Network != "" && !cp.NetworkTornDown {
 		// Docker has nothing of it left; the checkpoint has its name and ports, and
 		// libcni's cache the arguments of its ADD.
-		pod := network.Pod{ID: id, Name: cp.Name, Namespace: cp.Namespace}
+		pod := network.Pod{ID: id, Name: cp.Name, Namespace: cp.Namespace, NetNS: s.podNetNS(id, "")}
 		if cp.Data != nil {
 			pod.PortMappings = cniPorts(cp.Data.PortMappings)
 		}
@@ -98,6 +110,7 @@ func (s *Service) forgetSandbox(ctx context.Context, id string, cp *checkpoint.S
 			return networkError(err, "sandbox "+id)
 		}
 	}
+	s.dropNetNS(id)
 	if err := s.checkpoints.Delete(id); err != nil {
 		return grpcerr.Wrap(err, "remove checkpoint of sandbox "+id)
 	}

@@ -30,18 +30,19 @@ const (
 // CNI, and for the floor, then where a pod's time went from dockercri's metrics.
 func (b *bench) startup(t *testing.T) {
 	before := framework.ScrapeMetrics(t, b.metricsAddr)
-	ours := measureStartup(t, criPod(t, b.env, b.rt, b.image), 0)
+	ours := measureStartup(t, criPod(t, b.env, b.rt, b.image), 0, b.cri.Process().Pid(), b.dockerdPid)
 	after := framework.ScrapeMetrics(t, b.metricsAddr)
 	started := float64(sequentialPods + parallelPods)
-	floor := measureStartup(t, dockerPod(b.env, b.pauseImage, b.image), 0)
+	floor := measureStartup(t, dockerPod(b.env, b.pauseImage, b.image), 0, 0, b.dockerdPid)
 	// The same without CNI (Docker's none network plus loopback): dockercri's own share.
 	bare := b.env.StartDockercri(t)
 	bareRT, _ := bare.Raw(t)
-	noCNI := measureStartup(t, criPod(t, b.env, bareRT, b.image), 100)
+	noCNI := measureStartup(t, criPod(t, b.env, bareRT, b.image), 100, bare.Process().Pid(), b.dockerdPid)
 	if err := bare.Process().Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	printStartup(ours, noCNI, floor)
+	printStartupCPU(ours, noCNI, floor)
 	fmt.Printf("\nDocker requests per pod (start + teardown): %s\n", framework.Rates(before, after, "dockercri_docker_request_duration_seconds", "operation", started))
 	fmt.Printf("Seconds per pod in Docker requests: %.3f; in CNI ADD+DEL: %.3f\n",
 		(sum(after, "dockercri_docker_request_duration_seconds")-sum(before, "dockercri_docker_request_duration_seconds"))/started,
@@ -100,9 +101,40 @@ func dockerPod(env *framework.Env, pauseImage, image string) podRunner {
 type startupResult struct {
 	start, teardown []time.Duration
 	podsPerSecond   float64
+	cpu             startCPU // per pod, while parallelPods started parallelism at a time
 }
 
-func measureStartup(t *testing.T, run podRunner, offset int) startupResult {
+// startCPU is the CPU a pod start cost, by whom: dockercri itself, the CNI plugins it
+// ran, dockerd, and the rest of the machine (containerd, its shims and runc, the
+// kernel's work for them, the bench's client).
+type startCPU struct{ dockercri, plugins, dockerd, total time.Duration }
+
+// cpuNow reads what startCPU counts; criPid 0 is no dockercri.
+func cpuNow(t *testing.T, criPid, dockerdPid int) startCPU {
+	t.Helper()
+	var c startCPU
+	var err error
+	if criPid != 0 {
+		c.dockercri = framework.CPUOf(t, criPid)
+		if c.plugins, err = framework.ChildrenCPU(criPid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.dockerd = framework.CPUOf(t, dockerdPid)
+	if c.total, err = framework.MachineCPU(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c startCPU) perPod(before startCPU, pods int) startCPU {
+	n := time.Duration(pods)
+	return startCPU{(c.dockercri - before.dockercri) / n, (c.plugins - before.plugins) / n, (c.dockerd - before.dockerd) / n, (c.total - before.total) / n}
+}
+
+// measureStartup starts pods with run, one after the other then parallelism at a time,
+// with the CPU of the second part read for dockercri criPid (0: none) and dockerd.
+func measureStartup(t *testing.T, run podRunner, offset, criPid, dockerdPid int) startupResult {
 	t.Helper()
 	var r startupResult
 	var teardowns []func() error
@@ -125,6 +157,7 @@ func measureStartup(t *testing.T, run podRunner, offset int) startupResult {
 	// parallelPods pods, parallelism at a time.
 	var mu sync.Mutex
 	teardowns = nil
+	cpu0 := cpuNow(t, criPid, dockerdPid)
 	t0 := time.Now()
 	err := inParallel(parallelPods, func(i int) error {
 		td, err := run(offset + sequentialPods + i)
@@ -136,6 +169,7 @@ func measureStartup(t *testing.T, run podRunner, offset int) startupResult {
 		return err
 	})
 	r.podsPerSecond = float64(parallelPods) / time.Since(t0).Seconds()
+	r.cpu = cpuNow(t, criPid, dockerdPid).perPod(cpu0, parallelPods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +203,23 @@ func printStartup(ours, noCNI, floor startupResult) {
 	row("stop + remove p50", percentile(ours.teardown, 50), percentile(noCNI.teardown, 50), percentile(floor.teardown, 50))
 	fmt.Printf("%-22s %12.1f %12.1f %12.1f %9.2fx %9.2fx\n", fmt.Sprintf("pods/s, %d at once", parallelism), ours.podsPerSecond, noCNI.podsPerSecond, floor.podsPerSecond, ours.podsPerSecond/floor.podsPerSecond, noCNI.podsPerSecond/floor.podsPerSecond)
 	fmt.Printf("\n(CNI: bridge + host-local + firewall + portmap + loopback from Debian's plugins, each an exec per ADD and DEL.)\n")
+}
+
+// printStartupCPU says where the CPU of a pod start went while 8 started at once: with
+// both CPUs busy, CPU per pod is what bounds pods per second.
+func printStartupCPU(ours, noCNI, floor startupResult) {
+	fmt.Printf("\nCPU per pod started, %d at once (ms; the machine's busy time over the pods started):\n\n", parallelism)
+	fmt.Printf("%-14s %10s %12s %10s %10s %10s %16s\n", "", "dockercri", "CNI plugins", "dockerd", "the rest", "total", "dockercri share")
+	row := func(name string, c startCPU) {
+		rest := c.total - c.dockercri - c.plugins - c.dockerd
+		fmt.Printf("%-14s %10s %12s %10s %10s %10s %15.1f%%\n", name, perMS(c.dockercri), perMS(c.plugins), perMS(c.dockerd), perMS(rest), perMS(c.total), 100*float64(c.dockercri)/float64(c.total))
+	}
+	row("dockercri", ours.cpu)
+	row("no CNI", noCNI.cpu)
+	row("Docker floor", floor.cpu)
+	fmt.Printf("\n(the rest: containerd, its shims and runc, the kernel's work for them, the bench's client; CPU\n")
+	fmt.Printf("times from /proc in clock ticks. Bound by CPU, dockercri's pods/s would be the floor's times\n")
+	fmt.Printf("the floor's total over dockercri's: %.2fx with CNI, %.2fx without; measured %.2fx and %.2fx.)\n",
+		float64(floor.cpu.total)/float64(ours.cpu.total), float64(floor.cpu.total)/float64(noCNI.cpu.total),
+		ours.podsPerSecond/floor.podsPerSecond, noCNI.podsPerSecond/floor.podsPerSecond)
 }

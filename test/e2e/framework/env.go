@@ -110,6 +110,11 @@ func (e *Env) Teardown() {
 	}
 	e.Open.Stop()
 	e.Auth.Stop()
+	// What a failed test's dockercri left mounted there (a pod's pinned network
+	// namespace) would hold its namespace and keep the directory.
+	if err := unmountUnder(e.Tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e teardown:", err)
+	}
 	_ = os.RemoveAll(e.Tmp)
 }
 

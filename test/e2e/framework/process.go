@@ -158,6 +158,45 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTick, nil
 }
 
+// ChildrenCPU is the CPU time (user + system) of the children process pid has waited
+// for, theirs included (cutime and cstime of /proc/<pid>/stat): what the programs it ran,
+// CNI plugins for dockercri, spent.
+func ChildrenCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	cutime, _ := strconv.ParseInt(f[13], 10, 64)
+	cstime, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(cutime+cstime) * time.Second / clockTick, nil
+}
+
+// MachineCPU is the CPU time every CPU of the machine has spent busy so far (not idle
+// and not waiting for IO), from /proc/stat.
+func MachineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTick, nil
+}
+
 // ProcessRunTime is the time the threads of process pid have run on a CPU so far, to
 // the nanosecond (the first field of each /proc/<pid>/task/<tid>/schedstat): the
 // measure for a process that wakes often for a fraction of a tick. Threads that have
