@@ -24,8 +24,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/dockerview"
 )
 
 // The fuzz targets feed requests through the translation of RunPodSandbox,
@@ -579,7 +579,7 @@ func listService(f *testing.F) (*Service, []listFixture, []listFixture) {
 	}
 	objs["f0"+strings.Repeat("0", 62)] = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: "f0" + strings.Repeat("0", 62)}}
 
-	s.view = cache.New(listEngine{versionedEngine{version: "1.41"}, objs}, labelType)
+	s.view = dockerview.New(listEngine{versionedEngine{version: "1.41"}, objs}, labelType)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.view.Run(ctx); close(done) }()

@@ -10,9 +10,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
-	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/core/crilog"
+	"github.com/dockercri/dockercri/core/dockerview"
 	"github.com/dockercri/dockercri/core/images"
 	"github.com/dockercri/dockercri/core/stats"
 	"github.com/dockercri/dockercri/engine"
@@ -34,15 +34,15 @@ type Service struct {
 	host        hostLimits
 	pauseImages sandboxImages
 	streams     *streaming.Server
-	view        *cache.Cache
+	view        *dockerview.View
 	stats       *stats.Collector
 	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
 	// runs runc and docker-init to report theirs, and the kubelet asks every second.
-	dockerVersion *cache.Fact[string]
+	dockerVersion *dockerview.Fact[string]
 	// apiProblemOnce logs an unsupported Docker Engine API once.
 	apiProblemOnce sync.Once
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
-	daemon *cache.Fact[daemonFacts]
+	daemon *dockerview.Fact[daemonFacts]
 	// The CRI form of the view's objects, kept between list calls.
 	// netLocks serialise the network work on each sandbox (see sweepNetworks).
 	netLocks       sandboxLocks
@@ -54,7 +54,7 @@ type Service struct {
 
 // NewService returns the CRI services on docker.
 func NewService(cfg *config.Config, docker engine.Engine) *Service {
-	view := cache.New(docker, labelType)
+	view := dockerview.New(docker, labelType)
 	return &Service{
 		cfg:    cfg,
 		docker: docker,
@@ -66,8 +66,8 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		host:          probeHost(cfg.RestrictOOMScoreAdj),
 		view:          view,
 		stats:         stats.NewCollector(),
-		dockerVersion: cache.NewFact[string](view.Epoch),
-		daemon:        cache.NewFact[daemonFacts](view.Epoch),
+		dockerVersion: dockerview.NewFact[string](view.Epoch),
+		daemon:        dockerview.NewFact[daemonFacts](view.Epoch),
 	}
 }
 

@@ -1,4 +1,4 @@
-package cache
+package dockerview
 
 import (
 	"context"
@@ -96,7 +96,7 @@ func (f *fakeDocker) event(id string, action events.Action) {
 	f.msgs <- events.Message{Action: action, Actor: events.Actor{ID: id}, TimeNano: time.Now().UnixNano()}
 }
 
-func startCache(t *testing.T, f *fakeDocker) *Cache {
+func startView(t *testing.T, f *fakeDocker) *View {
 	t.Helper()
 	c := New(f, label)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +113,7 @@ func startCache(t *testing.T, f *fakeDocker) *Cache {
 	return c
 }
 
-func state(t *testing.T, c *Cache, id string) string {
+func state(t *testing.T, c *View, id string) string {
 	t.Helper()
 	o, err := c.Get(id)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestViewFollowsEvents(t *testing.T) {
 	f := newFake()
 	f.put("aaa111", "running", true)
 	f.put("foreign", "running", false)
-	c := startCache(t, f)
+	c := startView(t, f)
 	if all, _ := c.List(context.Background()); len(all) != 1 {
 		t.Fatalf("initial view %d objects, want the labelled one only", len(all))
 	}
@@ -188,7 +188,7 @@ func TestViewFollowsEvents(t *testing.T) {
 
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	f := newFake()
-	c := startCache(t, f)
+	c := startView(t, f)
 	changes, stop := c.Subscribe()
 	defer stop()
 	f.put("x", "running", true)
@@ -223,7 +223,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 func TestSnapshotGenerations(t *testing.T) {
 	f := newFake()
 	f.put("aaa111", "running", true)
-	c := startCache(t, f)
+	c := startView(t, f)
 	changes, stop := c.Subscribe()
 	defer stop()
 	s1, g1, err := c.Snapshot(context.Background())
@@ -251,7 +251,7 @@ func TestSnapshotGenerations(t *testing.T) {
 
 // startGated runs a view of a fake Docker holding one container, whose listings wait
 // until the test closes f.listGate.
-func startGated(t *testing.T) (*fakeDocker, *Cache, context.Context) {
+func startGated(t *testing.T) (*fakeDocker, *View, context.Context) {
 	f := newFake()
 	f.put("aaa111", "running", true)
 	f.listGate = make(chan struct{})
