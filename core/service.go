@@ -1,5 +1,5 @@
-// Package core serves the CRI on Docker Engine: the gRPC server, the runtime service,
-// and the image service from core/images.
+// Package core serves the CRI on Docker Engine: the runtime service, and the image
+// service from core/images (package server runs them).
 package core
 
 import (
@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
 	"github.com/dockercri/dockercri/core/checkpoint"
@@ -70,6 +71,37 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		daemon:        dockerview.NewFact[daemonFacts](view.Epoch),
 	}
 }
+
+// RemoveTemps removes the temporary files of the checkpoint and CNI result writes a
+// kill cut short, which nothing else would remove. It is for start-up, before any
+// call can write one.
+func (s *Service) RemoveTemps() {
+	if err := s.checkpoints.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
+	}
+	if err := s.network.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted CNI result writes")
+	}
+}
+
+// Run starts the service's work in the background until ctx ends: the log copies of
+// the containers found running resume, the view follows Docker's events, and the
+// network sweep runs.
+func (s *Service) Run(ctx context.Context) {
+	go s.resumeLogs(ctx)
+	go s.view.Run(ctx)
+	go s.sweepNetworks(ctx, s.cfg.NetworkSweepInterval)
+}
+
+// Close stops the log copies.
+func (s *Service) Close() { s.logs.Close() }
+
+// ViewLen is how many containers the view of Docker holds (a metric).
+func (s *Service) ViewLen() int { return s.view.Len() }
+
+// Epoch is the view's (dockerview.View.Epoch): it changes when the view lists Docker
+// again after its event stream broke, and ok is false while the stream is down.
+func (s *Service) Epoch() (epoch uint64, ok bool) { return s.view.Epoch() }
 
 // Images is the CRI image service.
 func (s *Service) Images() runtimeapi.ImageServiceServer { return s.images }
