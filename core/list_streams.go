@@ -1,60 +1,32 @@
 package core
 
 import (
-	"google.golang.org/grpc"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"context"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dockercri/dockercri/core/batch"
 )
 
 // The Stream* RPCs send what their List counterparts answer, whole (nothing trimmed),
 // in messages bounded by count and bytes (core/batch), for nodes whose lists outgrow
-// one gRPC message.
+// one gRPC message. Each is beside its List twin (sandbox_list.go, container_list.go,
+// sandbox_stats.go, container_stats.go); they all go through streamList.
 
-func (s *Service) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
-	items, err := s.sandboxList(stream.Context(), req.GetFilter())
+// streamList sends the items list finds for filter f, in batches that wrap makes into
+// messages of the stream; sizes gives each item's encoded size.
+func streamList[F, T, R any](ctx context.Context, f F, list func(context.Context, F) ([]T, error), sizes func([]T) ([]int, error), wrap func([]T) *R, send func(*R) error) error {
+	items, err := list(ctx, f)
 	if err != nil {
 		return err
 	}
-	sizes, err := s.sandboxItems.sizes(items)
+	sz, err := sizes(items)
 	if err != nil {
 		return err
 	}
-	return batch.Send(items, sizes, func(b []*runtimeapi.PodSandbox) *runtimeapi.StreamPodSandboxesResponse {
-		return &runtimeapi.StreamPodSandboxesResponse{PodSandboxes: b}
-	}, stream.Send)
+	return batch.Send(items, sz, wrap, send)
 }
 
-func (s *Service) StreamContainers(req *runtimeapi.StreamContainersRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
-	items, err := s.containerList(stream.Context(), req.GetFilter())
-	if err != nil {
-		return err
-	}
-	sizes, err := s.containerItems.sizes(items)
-	if err != nil {
-		return err
-	}
-	return batch.Send(items, sizes, func(b []*runtimeapi.Container) *runtimeapi.StreamContainersResponse {
-		return &runtimeapi.StreamContainersResponse{Containers: b}
-	}, stream.Send)
-}
-
-func (s *Service) StreamContainerStats(req *runtimeapi.StreamContainerStatsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainerStatsResponse]) error {
-	out, err := s.containerStatsList(stream.Context(), req.GetFilter())
-	if err != nil {
-		return err
-	}
-	return batch.Send(out, batch.ProtoSizes(out), func(b []*runtimeapi.ContainerStats) *runtimeapi.StreamContainerStatsResponse {
-		return &runtimeapi.StreamContainerStatsResponse{ContainerStats: b}
-	}, stream.Send)
-}
-
-func (s *Service) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxStatsRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxStatsResponse]) error {
-	out, err := s.sandboxStatsList(stream.Context(), req.GetFilter())
-	if err != nil {
-		return err
-	}
-	return batch.Send(out, batch.ProtoSizes(out), func(b []*runtimeapi.PodSandboxStats) *runtimeapi.StreamPodSandboxStatsResponse {
-		return &runtimeapi.StreamPodSandboxStatsResponse{PodSandboxStats: b}
-	}, stream.Send)
-}
+// protoSizes is batch.ProtoSizes for streamList: the items of no memo are sized as
+// they are.
+func protoSizes[T proto.Message](items []T) ([]int, error) { return batch.ProtoSizes(items), nil }
