@@ -94,6 +94,7 @@ func (h *handlers) createContainer(t *testing.T, sandboxID string, pod *runtimea
 			Metadata: &runtimeapi.ContainerMetadata{Name: name},
 			Image:    &runtimeapi.ImageSpec{Image: "busybox:latest"},
 			Command:  []string{"sleep", "3600"},
+			Labels:   pod.GetLabels(),
 		},
 	})
 	if err != nil {

@@ -1,5 +1,3 @@
-// Package core serves the CRI on Docker Engine: the runtime service, and the image
-// service from core/images (package server runs them).
 package core
 
 import (
