@@ -15,8 +15,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"k8s.io/klog/v2"
-
-	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 const (
@@ -403,7 +401,7 @@ func (c *copier) savePosLocked() {
 	}
 	data, err := json.Marshal(pf)
 	if err == nil {
-		err = checkpoint.WriteFileAtomic(c.m.posPath(c.id), data, 0o600)
+		err = writeFileAtomic(c.m.posPath(c.id), data)
 	}
 	if err != nil {
 		klog.ErrorS(err, "Write a container's log position file", "containerID", c.id)
