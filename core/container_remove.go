@@ -14,19 +14,14 @@ import (
 // RemoveContainer removes a container and its log file. Removing a missing container
 // succeeds.
 func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	insp, err := s.inspectUnlessGone(ctx, req.GetContainerId(), typeContainer)
-	if err != nil {
-		return nil, err
-	} else if insp == nil {
-		return &runtimeapi.RemoveContainerResponse{}, nil // gone
-	}
-	if err := s.removeInspected(ctx, *insp); err != nil {
-		return nil, err
-	}
-	oomKills.forget(insp.ID)
-	return &runtimeapi.RemoveContainerResponse{}, nil
+	return unlessGone[runtimeapi.RemoveContainerResponse](ctx, s, req.GetContainerId(), typeContainer, s.cfg.RuntimeRequestTimeout,
+		func(ctx context.Context, insp *container.InspectResponse) error {
+			if err := s.removeInspected(ctx, *insp); err != nil {
+				return err
+			}
+			oomKills.forget(insp.ID)
+			return nil
+		})
 }
 
 // removeContainer removes container id (force: a running one is killed), then its log.

@@ -367,6 +367,20 @@ func (e *Engine) findLocked(ref string) (*Container, error) {
 	return found, nil
 }
 
+// findHeld is the start of a call of method on container id: the hook Fail, then
+// findLocked with Mu taken, which the caller unlocks when there is no error.
+func (e *Engine) findHeld(method, id string) (*Container, error) {
+	if err := e.fail(method, id); err != nil {
+		return nil, err
+	}
+	e.Mu.Lock()
+	c, err := e.findLocked(id)
+	if err != nil {
+		e.Mu.Unlock()
+	}
+	return c, err
+}
+
 func copyInspect(in container.InspectResponse) container.InspectResponse {
 	raw, err := json.Marshal(in)
 	if err != nil {
@@ -430,13 +444,8 @@ func (e *Engine) ContainerCreate(ctx context.Context, cfg *container.Config, hc 
 }
 
 func (e *Engine) ContainerStart(ctx context.Context, id string, _ container.StartOptions) error {
-	if err := e.fail("ContainerStart", id); err != nil {
-		return err
-	}
-	e.Mu.Lock()
-	c, err := e.findLocked(id)
+	c, err := e.findHeld("ContainerStart", id)
 	if err != nil {
-		e.Mu.Unlock()
 		return err
 	}
 	if c.Inspect.State.Running {
@@ -453,24 +462,16 @@ func (e *Engine) ContainerStart(ctx context.Context, id string, _ container.Star
 // signal here) with Docker's exit code of a SIGTERM, 143. A stopped container is no
 // error, as Docker's 304 is none for its client.
 func (e *Engine) ContainerStop(ctx context.Context, id string, _ container.StopOptions) error {
-	if err := e.fail("ContainerStop", id); err != nil {
-		return err
-	}
-	return e.stop(id, 143, false)
+	return e.stop("ContainerStop", id, 143, false)
 }
 
 func (e *Engine) ContainerKill(ctx context.Context, id, signal string) error {
-	if err := e.fail("ContainerKill", id); err != nil {
-		return err
-	}
-	return e.stop(id, 137, true)
+	return e.stop("ContainerKill", id, 137, true)
 }
 
-func (e *Engine) stop(id string, code int, mustRun bool) error {
-	e.Mu.Lock()
-	c, err := e.findLocked(id)
+func (e *Engine) stop(method, id string, code int, mustRun bool) error {
+	c, err := e.findHeld(method, id)
 	if err != nil {
-		e.Mu.Unlock()
 		return err
 	}
 	if !e.exitLocked(c, code) {
@@ -489,13 +490,8 @@ func (e *Engine) stop(id string, code int, mustRun bool) error {
 }
 
 func (e *Engine) ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error {
-	if err := e.fail("ContainerRemove", id); err != nil {
-		return err
-	}
-	e.Mu.Lock()
-	c, err := e.findLocked(id)
+	c, err := e.findHeld("ContainerRemove", id)
 	if err != nil {
-		e.Mu.Unlock()
 		return err
 	}
 	died := false
@@ -588,15 +584,11 @@ func matches(args filters.Args, in container.InspectResponse) bool {
 }
 
 func (e *Engine) ContainerUpdate(ctx context.Context, id string, u container.UpdateConfig) (container.UpdateResponse, error) {
-	if err := e.fail("ContainerUpdate", id); err != nil {
-		return container.UpdateResponse{}, err
-	}
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
-	c, err := e.findLocked(id)
+	c, err := e.findHeld("ContainerUpdate", id)
 	if err != nil {
 		return container.UpdateResponse{}, err
 	}
+	defer e.Mu.Unlock()
 	c.Inspect.HostConfig.Resources = u.Resources
 	e.changedLocked()
 	return container.UpdateResponse{}, nil
@@ -759,27 +751,21 @@ func (e *Engine) ContainerAttach(ctx context.Context, id string, _ container.Att
 }
 
 func (e *Engine) ContainerResize(ctx context.Context, id string, _ container.ResizeOptions) error {
-	if err := e.fail("ContainerResize", id); err != nil {
-		return err
+	_, err := e.findHeld("ContainerResize", id)
+	if err == nil {
+		e.Mu.Unlock()
 	}
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
-	_, err := e.findLocked(id)
 	return err
 }
 
 // Exec.
 
 func (e *Engine) ContainerExecCreate(ctx context.Context, id string, opts container.ExecOptions) (container.ExecCreateResponse, error) {
-	if err := e.fail("ContainerExecCreate", id); err != nil {
-		return container.ExecCreateResponse{}, err
-	}
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
-	c, err := e.findLocked(id)
+	c, err := e.findHeld("ContainerExecCreate", id)
 	if err != nil {
 		return container.ExecCreateResponse{}, err
 	}
+	defer e.Mu.Unlock()
 	if !c.Inspect.State.Running {
 		return container.ExecCreateResponse{}, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.Inspect.ID))
 	}
