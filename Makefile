@@ -57,6 +57,7 @@ vet:
 	$(GO) vet -tags vm ./test/vm/...
 
 unit:
+	hack/ensure-deps.sh unit
 	$(GO) test -count=1 ./...
 
 # fuzz: each fuzz target for FUZZTIME (the request translation of core, image names,
