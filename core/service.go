@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/docker/docker/api/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
@@ -36,9 +37,9 @@ type Service struct {
 	streams     *streaming.Server
 	view        *cache.Cache
 	stats       *stats.Collector
-	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
-	// runs runc and docker-init to report theirs, and the kubelet asks every second.
-	dockerVersion *cache.Fact[string]
+	// dockerVersion is Docker's /version, kept while dockerd runs: it runs runc and
+	// docker-init to report theirs, and the kubelet asks every second.
+	dockerVersion *cache.Fact[types.Version]
 	// apiProblemOnce logs an unsupported Docker Engine API once.
 	apiProblemOnce sync.Once
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
@@ -66,7 +67,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		host:          probeHost(cfg.RestrictOOMScoreAdj),
 		view:          view,
 		stats:         stats.NewCollector(),
-		dockerVersion: cache.NewFact[string](view.Epoch),
+		dockerVersion: cache.NewFact[types.Version](view.Epoch),
 		daemon:        cache.NewFact[daemonFacts](view.Epoch),
 	}
 }

@@ -325,7 +325,7 @@ func (refusingEngine) ServerVersion(context.Context) (types.Version, error) {
 // new for dockercri.
 func TestEngineAPIProblem(t *testing.T) {
 	s := testService()
-	s.dockerVersion = cache.NewFact[string](func() (uint64, bool) { return 0, false })
+	s.dockerVersion = cache.NewFact[types.Version](func() (uint64, bool) { return 0, false })
 	s.docker = refusingEngine{versionedEngine{version: "1.51"}}
 	if p := s.engineAPIProblem(context.Background(), "1.60"); !strings.Contains(p, "does not speak Engine API 1.51") || !strings.Contains(p, "Minimum supported API version is 1.52") {
 		t.Errorf("too new: %q", p)
