@@ -353,3 +353,35 @@ func TestCheckLabels(t *testing.T) {
 		}
 	}
 }
+
+// A NUL byte in a path or an argument is refused at create, not left to fail the start.
+func TestNULRefused(t *testing.T) {
+	valid := func() *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}}
+	}
+	if err := validateContainerConfig(valid()); err != nil {
+		t.Fatalf("a valid config: %v", err)
+	}
+	for name, edit := range map[string]func(*runtimeapi.ContainerConfig){
+		"command":     func(c *runtimeapi.ContainerConfig) { c.Command = []string{"sh\x00"} },
+		"args":        func(c *runtimeapi.ContainerConfig) { c.Args = []string{"-c", "a\x00b"} },
+		"working dir": func(c *runtimeapi.ContainerConfig) { c.WorkingDir = "/a\x00" },
+		"log path":    func(c *runtimeapi.ContainerConfig) { c.LogPath = "c/0\x00.log" },
+		"mount": func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/m", HostPath: "/h\x00"}}
+		},
+		"device": func(c *runtimeapi.ContainerConfig) {
+			c.Devices = []*runtimeapi.Device{{ContainerPath: "/dev/x\x00", HostPath: "/dev/null"}}
+		},
+	} {
+		c := valid()
+		edit(c)
+		if err := validateContainerConfig(c); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s with a NUL byte: %v, want InvalidArgument", name, err)
+		}
+	}
+	sb := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}, Hostname: "h\x00"}
+	if err := validateSandboxConfig(sb); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("hostname with a NUL byte: %v, want InvalidArgument", err)
+	}
+}
