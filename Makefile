@@ -21,6 +21,16 @@ DEBVERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
 DEBARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEBOUT  ?= bin
 DEBROOT  = $(abspath $(DEBOUT))/debroot
+# DEBGOARCH is Go's name of DEBARCH (the same but for these). A package for another
+# architecture than this machine's holds a binary cross-compiled without cgo, DEBBIN; its
+# man pages come from this machine's binary, which install runs.
+DEBGOARCH = $(or $(DEBGOARCH_$(DEBARCH)),$(DEBARCH))
+DEBGOARCH_i386    = 386
+DEBGOARCH_armhf   = arm
+DEBGOARCH_ppc64el = ppc64le
+DEBBIN = $(if $(filter $(DEBGOARCH),$(shell $(GO) env GOARCH)),$(BIN),$(BIN)-linux-$(DEBGOARCH))
+# INSTALLBIN is the binary install installs.
+INSTALLBIN ?= $(BIN)
 
 .PHONY: all build run test unit fuzz e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
@@ -57,6 +67,7 @@ vet:
 	$(GO) vet -tags vm ./test/vm/...
 
 unit:
+	hack/ensure-deps.sh unit
 	$(GO) test -count=1 ./...
 
 # fuzz: each fuzz target for FUZZTIME (the request translation of core, image names,
@@ -150,7 +161,7 @@ bench: build
 
 # install: the binary, the systemd units and the man pages under $(DESTDIR).
 install: build
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/dockercri
+	install -D -m 0755 $(INSTALLBIN) $(DESTDIR)$(PREFIX)/bin/dockercri
 	install -D -m 0644 packaging/systemd/dockercri.service $(DESTDIR)/lib/systemd/system/dockercri.service
 	install -D -m 0644 packaging/systemd/dockercri.socket $(DESTDIR)/lib/systemd/system/dockercri.socket
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
@@ -158,10 +169,12 @@ install: build
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man8/*.8
 
 # deb: the same as a Debian package, with the default CNI directories and maintainer
-# scripts that never stop pods (packaging/deb).
+# scripts that never stop pods (packaging/deb), for DEBARCH (this machine's by default;
+# DEBARCH=arm64 on amd64 and the other way round give the other's package).
 deb: build
+	$(if $(filter-out $(BIN),$(DEBBIN)),GOOS=linux GOARCH=$(DEBGOARCH) CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(DEBBIN) ./cmd/dockercri)
 	rm -rf $(DEBROOT)
-	$(MAKE) --no-print-directory install DESTDIR=$(DEBROOT) PREFIX=/usr
+	$(MAKE) --no-print-directory install DESTDIR=$(DEBROOT) PREFIX=/usr INSTALLBIN=$(DEBBIN)
 	install -d $(DEBROOT)/DEBIAN $(DEBROOT)/etc/cni/net.d $(DEBROOT)/opt/cni/bin $(DEBROOT)/var/lib/dockercri
 	sed -e 's/@VERSION@/$(DEBVERSION)/' -e 's/@ARCH@/$(DEBARCH)/' packaging/deb/control.in > $(DEBROOT)/DEBIAN/control
 	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEBROOT)/DEBIAN/

@@ -91,7 +91,29 @@ func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
 	if err := checkEnvs(cfg.GetEnvs()); err != nil {
 		return err
 	}
+	// The kernel takes no NUL byte in a path or an argument: runc would refuse one, but
+	// only at the start, after Docker took it.
+	kernel := append(append([]string{cfg.GetWorkingDir(), cfg.GetLogPath()}, cfg.GetCommand()...), cfg.GetArgs()...)
+	for _, m := range cfg.GetMounts() {
+		kernel = append(kernel, m.GetContainerPath(), m.GetHostPath())
+	}
+	for _, d := range cfg.GetDevices() {
+		kernel = append(kernel, d.GetContainerPath(), d.GetHostPath())
+	}
+	if err := checkNoNUL("container "+cfg.GetMetadata().GetName(), kernel...); err != nil {
+		return err
+	}
 	return checkEnums(cfg)
+}
+
+// checkNoNUL refuses strings of what that hold a NUL byte.
+func checkNoNUL(what string, strs ...string) error {
+	for _, s := range strs {
+		if strings.IndexByte(s, 0) >= 0 {
+			return status.Errorf(codes.InvalidArgument, "%s: %q holds a NUL byte, which no path or argument may", what, s)
+		}
+	}
+	return nil
 }
 
 // checkEnvs refuses environment variables Docker's NAME=value list cannot carry: a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/versions"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -26,17 +27,30 @@ func (s *Service) Version(ctx context.Context, _ *runtimeapi.VersionRequest) (*r
 	}, nil
 }
 
-// engineVersion is Docker's version, asked once while dockerd runs: its /version runs
-// runc and docker-init, and the kubelet asks every second.
+// engineVersion is Docker's version.
 func (s *Service) engineVersion(ctx context.Context) (string, error) {
-	return s.dockerVersion.Get(ctx, func(ctx context.Context) (string, error) {
+	v, err := s.serverVersion(ctx)
+	return v.Version, err
+}
+
+// engineArch is the architecture dockerd runs on, by Go's name (its GOARCH): the one of
+// the containers it runs, whatever dockercri's own.
+func (s *Service) engineArch(ctx context.Context) (string, error) {
+	v, err := s.serverVersion(ctx)
+	return v.Arch, err
+}
+
+// serverVersion is Docker's /version, asked once while dockerd runs: it runs runc and
+// docker-init, and the kubelet asks every second.
+func (s *Service) serverVersion(ctx context.Context) (types.Version, error) {
+	return s.dockerVersion.Get(ctx, func(ctx context.Context) (types.Version, error) {
 		ctx, cancel := s.withTimeout(ctx)
 		defer cancel()
 		v, err := s.docker.ServerVersion(ctx)
 		if err != nil {
-			return "", grpcerr.Wrap(err, "docker version")
+			return types.Version{}, grpcerr.Wrap(err, "docker version")
 		}
-		return v.Version, nil
+		return v, nil
 	})
 }
 

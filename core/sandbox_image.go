@@ -24,6 +24,15 @@ type sandboxImages struct {
 // sandboxImage returns the pause image to use: the configured one, pulled when missing,
 // or, when it cannot be had (an offline node), the one dockercri carries itself.
 func (s *Service) sandboxImage(ctx context.Context) (string, error) {
+	// Without the configured image, dockercri's own, for the architecture of dockerd's
+	// containers.
+	builtin := func() (string, error) {
+		arch, err := s.engineArch(ctx)
+		if err != nil {
+			return "", err
+		}
+		return pause.Ensure(ctx, s.docker, arch)
+	}
 	s.pauseImages.mu.Lock()
 	useOwn := time.Now().Before(s.pauseImages.fallbackUntil)
 	s.pauseImages.mu.Unlock()
@@ -31,7 +40,7 @@ func (s *Service) sandboxImage(ctx context.Context) (string, error) {
 		if _, err := s.images.Ensure(ctx, s.cfg.PodInfraImage); err == nil {
 			return s.cfg.PodInfraImage, nil
 		} else {
-			own, ownErr := pause.Ensure(ctx, s.docker)
+			own, ownErr := builtin()
 			if ownErr != nil {
 				return "", err
 			}
@@ -42,5 +51,5 @@ func (s *Service) sandboxImage(ctx context.Context) (string, error) {
 			return own, nil
 		}
 	}
-	return pause.Ensure(ctx, s.docker)
+	return builtin()
 }

@@ -133,6 +133,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := checkEnums(cfg); err != nil {
 		return err
 	}
+	if err := checkNoNUL("sandbox "+m.GetName(), cfg.GetHostname(), cfg.GetLogDirectory()); err != nil {
+		return err
+	}
 	if err := checkLogDirectory(cfg.GetLogDirectory()); err != nil {
 		return err
 	}

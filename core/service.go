@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/docker/docker/api/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
@@ -35,9 +36,9 @@ type Service struct {
 	streams     *streaming.Server
 	view        *dockerview.View
 	stats       *stats.Collector
-	// dockerVersion is Docker's version, kept while dockerd runs: Docker's /version
-	// runs runc and docker-init to report theirs, and the kubelet asks every second.
-	dockerVersion *dockerview.Fact[string]
+	// dockerVersion is Docker's /version, kept while dockerd runs: it runs runc and
+	// docker-init to report theirs, and the kubelet asks every second.
+	dockerVersion *dockerview.Fact[types.Version]
 	// apiProblemOnce logs an unsupported Docker Engine API once.
 	apiProblemOnce sync.Once
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
@@ -65,7 +66,7 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		host:          probeHost(cfg.RestrictOOMScoreAdj),
 		view:          view,
 		stats:         stats.NewCollector(),
-		dockerVersion: dockerview.NewFact[string](view.Epoch),
+		dockerVersion: dockerview.NewFact[types.Version](view.Epoch),
 		daemon:        dockerview.NewFact[daemonFacts](view.Epoch),
 	}
 }

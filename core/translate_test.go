@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"google.golang.org/grpc/codes"
@@ -327,7 +328,7 @@ func refusingEngine() *enginetest.Engine {
 // new for dockercri.
 func TestEngineAPIProblem(t *testing.T) {
 	s := testService()
-	s.dockerVersion = dockerview.NewFact[string](func() (uint64, bool) { return 0, false })
+	s.dockerVersion = dockerview.NewFact[types.Version](func() (uint64, bool) { return 0, false })
 	s.docker = refusingEngine()
 	if p := s.engineAPIProblem(context.Background(), "1.60"); !strings.Contains(p, "does not speak Engine API 1.51") || !strings.Contains(p, "Minimum supported API version is 1.52") {
 		t.Errorf("too new: %q", p)
@@ -353,5 +354,37 @@ func TestCheckLabels(t *testing.T) {
 		if err := checkLabels("pod", tc[0], tc[1]); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// A NUL byte in a path or an argument is refused at create, not left to fail the start.
+func TestNULRefused(t *testing.T) {
+	valid := func() *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}}
+	}
+	if err := validateContainerConfig(valid()); err != nil {
+		t.Fatalf("a valid config: %v", err)
+	}
+	for name, edit := range map[string]func(*runtimeapi.ContainerConfig){
+		"command":     func(c *runtimeapi.ContainerConfig) { c.Command = []string{"sh\x00"} },
+		"args":        func(c *runtimeapi.ContainerConfig) { c.Args = []string{"-c", "a\x00b"} },
+		"working dir": func(c *runtimeapi.ContainerConfig) { c.WorkingDir = "/a\x00" },
+		"log path":    func(c *runtimeapi.ContainerConfig) { c.LogPath = "c/0\x00.log" },
+		"mount": func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/m", HostPath: "/h\x00"}}
+		},
+		"device": func(c *runtimeapi.ContainerConfig) {
+			c.Devices = []*runtimeapi.Device{{ContainerPath: "/dev/x\x00", HostPath: "/dev/null"}}
+		},
+	} {
+		c := valid()
+		edit(c)
+		if err := validateContainerConfig(c); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s with a NUL byte: %v, want InvalidArgument", name, err)
+		}
+	}
+	sb := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}, Hostname: "h\x00"}
+	if err := validateSandboxConfig(sb); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("hostname with a NUL byte: %v, want InvalidArgument", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -88,19 +87,28 @@ func (f *fakeEngine) importCalls() []importCall {
 	return slices.Clone(f.imports)
 }
 
-func ownName(t *testing.T) string {
+// testArch is the architecture the tests but TestEnsureImportsWhenMissing ask for.
+const testArch = "arm64"
+
+func mustName(t *testing.T, goarch string) string {
 	t.Helper()
-	name, err := ImageName()
+	name, err := ImageName(goarch)
 	if err != nil {
-		t.Skipf("no pause program for %s: %v", runtime.GOARCH, err)
+		t.Fatal(err)
 	}
 	return name
 }
 
 func TestEnsureImportsWhenMissing(t *testing.T) {
-	name := ownName(t)
+	for _, a := range archs {
+		t.Run(a.goarch, func(t *testing.T) { testEnsureImports(t, a.goarch) })
+	}
+}
+
+func testEnsureImports(t *testing.T, goarch string) {
+	name := mustName(t, goarch)
 	f := &fakeEngine{}
-	got, err := Ensure(context.Background(), f)
+	got, err := Ensure(context.Background(), f, goarch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +129,18 @@ func TestEnsureImportsWhenMissing(t *testing.T) {
 	if want := []string{`CMD ["/pause"]`}; !slices.Equal(imp.opts.Changes, want) {
 		t.Errorf("import changes %q, want %q", imp.opts.Changes, want)
 	}
-	if imp.opts.Tag != "" || imp.opts.Message != "" || imp.opts.Platform != "" {
-		t.Errorf("import options %+v, want only the CMD change", imp.opts)
+	if imp.opts.Platform != "linux/"+goarch {
+		t.Errorf("import platform %q, want linux/%s", imp.opts.Platform, goarch)
 	}
-	if rootfs, _ := RootFS(); !bytes.Equal(imp.rootfs, rootfs) {
-		t.Error("imported something other than RootFS")
+	if imp.opts.Tag != "" || imp.opts.Message != "" {
+		t.Errorf("import options %+v, want only the CMD change and the platform", imp.opts)
+	}
+	if rootfs, _ := RootFS(goarch); !bytes.Equal(imp.rootfs, rootfs) {
+		t.Errorf("imported something other than the RootFS of %s", goarch)
 	}
 
 	// Now Docker has it.
-	if got, err := Ensure(context.Background(), f); err != nil || got != name {
+	if got, err := Ensure(context.Background(), f, goarch); err != nil || got != name {
 		t.Errorf("second Ensure = %q, %v; want %q", got, err, name)
 	}
 	if n := len(f.importCalls()); n != 1 {
@@ -138,9 +149,9 @@ func TestEnsureImportsWhenMissing(t *testing.T) {
 }
 
 func TestEnsurePresent(t *testing.T) {
-	name := ownName(t)
+	name := mustName(t, testArch)
 	f := &fakeEngine{images: map[string]bool{name: true}}
-	got, err := Ensure(context.Background(), f)
+	got, err := Ensure(context.Background(), f, testArch)
 	if err != nil || got != name {
 		t.Fatalf("Ensure = %q, %v; want %q", got, err, name)
 	}
@@ -150,7 +161,6 @@ func TestEnsurePresent(t *testing.T) {
 }
 
 func TestEnsureConcurrent(t *testing.T) {
-	ownName(t)
 	const callers = 16
 	f := &fakeEngine{}
 	// Hold the import until every caller has seen the image missing: each inspects
@@ -172,7 +182,7 @@ func TestEnsureConcurrent(t *testing.T) {
 	names := make([]string, callers)
 	errs := make([]error, callers)
 	for i := range callers {
-		wg.Go(func() { names[i], errs[i] = Ensure(context.Background(), f) })
+		wg.Go(func() { names[i], errs[i] = Ensure(context.Background(), f, testArch) })
 	}
 	wg.Wait()
 	for i := range callers {
@@ -186,7 +196,6 @@ func TestEnsureConcurrent(t *testing.T) {
 }
 
 func TestEnsureErrors(t *testing.T) {
-	ownName(t)
 	down := cerrdefs.ErrUnavailable.WithMessage("Cannot connect to the Docker daemon")
 	for _, tc := range []struct {
 		name        string
@@ -200,7 +209,7 @@ func TestEnsureErrors(t *testing.T) {
 		{"garbled stream", &fakeEngine{stream: `{"status":`}, 1, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Ensure(context.Background(), tc.f)
+			got, err := Ensure(context.Background(), tc.f, testArch)
 			if err == nil || got != "" {
 				t.Fatalf("Ensure = %q, %v; want an error", got, err)
 			}
@@ -213,7 +222,7 @@ func TestEnsureErrors(t *testing.T) {
 		})
 	}
 	t.Run("inspect error kept", func(t *testing.T) {
-		_, err := Ensure(context.Background(), &fakeEngine{inspectErr: down})
+		_, err := Ensure(context.Background(), &fakeEngine{inspectErr: down}, testArch)
 		if !cerrdefs.IsUnavailable(err) {
 			t.Errorf("error %v does not wrap Docker's Unavailable", err)
 		}
@@ -221,13 +230,12 @@ func TestEnsureErrors(t *testing.T) {
 }
 
 func TestEnsureCancelledWhileWaiting(t *testing.T) {
-	ownName(t)
 	release := make(chan struct{})
 	slow := &fakeEngine{beforeImport: func() { <-release }}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if _, err := Ensure(context.Background(), slow); err != nil {
+		if _, err := Ensure(context.Background(), slow, testArch); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -237,9 +245,20 @@ func TestEnsureCancelledWhileWaiting(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Ensure(ctx, &fakeEngine{}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Ensure(ctx, &fakeEngine{}, testArch); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Ensure waiting for another's import past its deadline: %v, want DeadlineExceeded", err)
 	}
 	close(release)
 	<-done
+}
+
+func TestEnsureUnknownArchitecture(t *testing.T) {
+	f := &fakeEngine{}
+	got, err := Ensure(context.Background(), f, "riscv64")
+	if err == nil || got != "" {
+		t.Fatalf("Ensure for riscv64 = %q, %v; want an error (no program)", got, err)
+	}
+	if f.inspect != 0 || len(f.importCalls()) != 0 {
+		t.Errorf("%d inspects, %d imports for an architecture without a program, want none", f.inspect, len(f.importCalls()))
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,14 +28,12 @@ const Cmd = `CMD ["/pause"]`
 // so its digest, is the same on every node and at every import.
 var mtime = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
 
-// ImageName returns the name of dockercri's pause image for this machine's
-// architecture: Repository, tagged with the first 12 hex digits of the sha256 of the
-// program, so that a changed program is a new image and never one imported before.
-func ImageName() (string, error) {
-	return imageName(runtime.GOARCH)
-}
-
-func imageName(goarch string) (string, error) {
+// ImageName returns the name of dockercri's pause image for goarch (Go's name of an
+// architecture, as Docker's /version reports its own): Repository, tagged with the
+// first 12 hex digits of the sha256 of the program, so that a changed program is a new
+// image and never one imported before, and each architecture's image has a name of its
+// own.
+func ImageName(goarch string) (string, error) {
 	prog, err := Program(goarch)
 	if err != nil {
 		return "", err
@@ -45,13 +42,9 @@ func imageName(goarch string) (string, error) {
 	return Repository + ":" + hex.EncodeToString(sum[:])[:12], nil
 }
 
-// RootFS returns the image's root filesystem for this machine's architecture: a tar
-// holding the single file /pause, mode 0755, owned by root.
-func RootFS() ([]byte, error) {
-	return rootFS(runtime.GOARCH)
-}
-
-func rootFS(goarch string) ([]byte, error) {
+// RootFS returns the image's root filesystem for goarch: a tar holding the single file
+// /pause, mode 0755, owned by root.
+func RootFS(goarch string) ([]byte, error) {
 	prog, err := Program(goarch)
 	if err != nil {
 		return nil, err
@@ -82,11 +75,12 @@ func rootFS(goarch string) ([]byte, error) {
 // racing on a node without the image import it once, not once each.
 var importing = make(chan struct{}, 1)
 
-// Ensure returns the name of dockercri's pause image (ImageName) once Docker has it,
-// importing it first when Docker does not. It is safe to call concurrently: imports
-// are serialised, and a caller that waited for another's import finds the image there.
-func Ensure(ctx context.Context, docker engine.Engine) (string, error) {
-	name, err := ImageName()
+// Ensure returns the name of dockercri's pause image for goarch, the architecture of
+// docker's daemon (ImageName), once Docker has it, importing it first when Docker does
+// not. It is safe to call concurrently: imports are serialised, and a caller that waited
+// for another's import finds the image there.
+func Ensure(ctx context.Context, docker engine.Engine, goarch string) (string, error) {
+	name, err := ImageName(goarch)
 	if err != nil {
 		return "", err
 	}
@@ -109,7 +103,7 @@ func Ensure(ctx context.Context, docker engine.Engine) (string, error) {
 	} else if ok {
 		return name, nil
 	}
-	if err := importImage(ctx, docker, name); err != nil {
+	if err := importImage(ctx, docker, name, goarch); err != nil {
 		return "", fmt.Errorf("import pause image %s: %w", name, err)
 	}
 	return name, nil
@@ -127,18 +121,20 @@ func present(ctx context.Context, docker engine.Engine, name string) (bool, erro
 	return false, fmt.Errorf("inspect pause image %s: %w", name, err)
 }
 
-// importImage imports RootFS as the image name, with Cmd as its command, and follows
-// Docker's progress messages to the end: Docker reports a failure that happens after
-// it has answered in the stream only.
-func importImage(ctx context.Context, docker engine.Engine, name string) error {
-	rootfs, err := RootFS()
+// importImage imports the RootFS of goarch as the image name, with Cmd as its command,
+// and follows Docker's progress messages to the end: Docker reports a failure that
+// happens after it has answered in the stream only. The image's platform is the
+// program's, linux/goarch: goarch is dockerd's own architecture (Ensure's caller asks
+// dockerd), the one an engine that ignores the platform of an import writes too.
+func importImage(ctx context.Context, docker engine.Engine, name, goarch string) error {
+	rootfs, err := RootFS(goarch)
 	if err != nil {
 		return err
 	}
 	body, err := docker.ImageImport(ctx,
 		image.ImportSource{Source: bytes.NewReader(rootfs), SourceName: "-"},
 		name,
-		image.ImportOptions{Changes: []string{Cmd}})
+		image.ImportOptions{Changes: []string{Cmd}, Platform: "linux/" + goarch})
 	if err != nil {
 		return err
 	}

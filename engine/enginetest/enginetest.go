@@ -60,6 +60,8 @@ type Engine struct {
 	// SystemInfo is what Info answers; APIVersion what ClientVersion does.
 	SystemInfo system.Info
 	APIVersion string
+	// Arch is dockerd's architecture, by Go's name, as its /version reports it.
+	Arch string
 
 	// Hooks, each used when set.
 	//
@@ -155,6 +157,7 @@ func New(images ...image.InspectResponse) *Engine {
 		Registry:   map[string]image.InspectResponse{},
 		SystemInfo: system.Info{CgroupDriver: "cgroupfs", DockerRootDir: "/var/lib/docker", ServerVersion: "28.5.2"},
 		APIVersion: "1.51",
+		Arch:       "amd64",
 		nextPID:    1000,
 		changed:    make(chan struct{}),
 		subs:       map[*subscriber]bool{},
@@ -225,7 +228,7 @@ func (e *Engine) ServerVersion(ctx context.Context) (types.Version, error) {
 	}
 	e.Mu.Lock()
 	defer e.Mu.Unlock()
-	return types.Version{Version: e.SystemInfo.ServerVersion, APIVersion: e.APIVersion, MinAPIVersion: "1.24"}, nil
+	return types.Version{Version: e.SystemInfo.ServerVersion, APIVersion: e.APIVersion, MinAPIVersion: "1.24", Os: "linux", Arch: e.Arch}, nil
 }
 
 func (e *Engine) ClientVersion() string {

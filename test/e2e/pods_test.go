@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/dockercri/dockercri/core/pause"
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
@@ -281,6 +282,19 @@ func TestOfflinePauseFallback(t *testing.T) {
 	}
 	if !strings.Contains(d.Log(), "built-in pause image") {
 		t.Errorf("dockercri did not log the fallback:\n%s", d.Log())
+	}
+	// The image is for dockerd's platform: the program dockercri picked is its
+	// architecture's, and says so.
+	v, err := env.Docker.Client.ServerVersion(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := env.Docker.Client.ImageInspect(ctx(t), insp.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := pause.ImageName(v.Arch); insp.Config.Image != want || img.Os != "linux" || img.Architecture != v.Arch {
+		t.Errorf("built-in pause image %s for %s/%s, want %s for linux/%s (dockerd's)", insp.Config.Image, img.Os, img.Architecture, want, v.Arch)
 	}
 	// The built-in pause exits on SIGTERM at once: stopping takes no grace period.
 	if err := rt.StopPodSandbox(ctx(t), p.id); err != nil {

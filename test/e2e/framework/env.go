@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +88,7 @@ func Setup() (*Env, error) {
 	if e.Busybox, err = e.push(e.rootfs, e.Open, e.Repo("busybox"), "1", `CMD ["/bin/sh"]`); err != nil {
 		return nil, err
 	}
-	pauseFS, err := pause.RootFS()
+	pauseFS, err := pause.RootFS(runtime.GOARCH)
 	if err != nil {
 		return nil, err
 	}

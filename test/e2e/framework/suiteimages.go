@@ -77,8 +77,9 @@ func CacheDir(t testing.TB, name string) string {
 	return dir
 }
 
-// PauseRootFS is dockercri's own pause program, the suites' pause images.
-func PauseRootFS(*ImageBuilder) ([]byte, error) { return pause.RootFS() }
+// PauseRootFS is dockercri's own pause program for this machine (the suites run their
+// dockerd here), the suites' pause images.
+func PauseRootFS(*ImageBuilder) ([]byte, error) { return pause.RootFS(runtime.GOARCH) }
 
 // ImageBuilder makes the suites' root filesystems, keeping what it fetched or compiled
 // in Dir (see CacheDir).
