@@ -138,8 +138,15 @@ func (h *handlers) listedPods(t *testing.T) {
 		if _, err := h.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c}); err != nil {
 			t.Fatal(err)
 		}
+		h.settle(c)
 	}
 }
+
+// settle returns once the view has applied every event of Docker so far: it takes
+// events one at a time, so once it has taken one more, which it ignores (an exec's),
+// it is done with those before. A later change would give new items, and an edit of
+// the old ones would no longer matter to any answer.
+func (h *handlers) settle(id string) { h.docker.Emit(id, "exec_start: true") }
 
 // The list RPCs modify nothing they share: after every one of them, twice (the second
 // time from what was kept), the pipeline is as the view and Docker say.
