@@ -15,13 +15,36 @@ import (
 // view's CRI form, so a list costs a copy of bytes instead of marshalling every item's
 // label and annotation maps, which protobuf-go does through reflection — most of a
 // list's CPU at 200 pods, by pprof — at each of the kubelet's polls.
+//
+// It knows of the service only the kept encodings (keptEncodings): what the memo holds
+// for the items the list handlers answered with (memo.go; the whole pipeline: doc.go).
 type answerCodec struct {
 	encoding.CodecV2
-	s *Service
+	kept keptEncodings
 }
 
-func newAnswerCodec(s *Service) answerCodec {
-	return answerCodec{CodecV2: encoding.GetCodecV2("proto"), s: s}
+// keptEncodings gives the protobuf encoding of each of the items of a list answer,
+// kept with the memo of the items (encoded once each), or made for an item it does not
+// hold.
+type keptEncodings interface {
+	sandboxEncodings(items []*runtimeapi.PodSandbox) ([][]byte, error)
+	containerEncodings(items []*runtimeapi.Container) ([][]byte, error)
+}
+
+func (s *Service) sandboxEncodings(items []*runtimeapi.PodSandbox) ([][]byte, error) {
+	return s.sandboxItems.encoded(items)
+}
+
+func (s *Service) containerEncodings(items []*runtimeapi.Container) ([][]byte, error) {
+	return s.containerItems.encoded(items)
+}
+
+// NewCodec is the gRPC codec of the CRI server on s: gRPC's proto codec, with the list
+// answers written from the encodings s keeps.
+func NewCodec(s *Service) encoding.CodecV2 { return newAnswerCodec(s) }
+
+func newAnswerCodec(kept keptEncodings) answerCodec {
+	return answerCodec{CodecV2: encoding.GetCodecV2("proto"), kept: kept}
 }
 
 // The field numbers of the lists' items; ok is false if a message has other fields
@@ -46,19 +69,19 @@ func (c answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *runtimeapi.ListPodSandboxResponse:
 		if sandboxesOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
-			return encodeList(sandboxesField, c.s.sandboxItems.encoded, m.Items)
+			return encodeList(sandboxesField, c.kept.sandboxEncodings, m.Items)
 		}
 	case *runtimeapi.ListContainersResponse:
 		if containersOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
-			return encodeList(containersField, c.s.containerItems.encoded, m.Containers)
+			return encodeList(containersField, c.kept.containerEncodings, m.Containers)
 		}
 	case *runtimeapi.StreamPodSandboxesResponse:
 		if streamSandboxesOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
-			return encodeList(streamSandboxesField, c.s.sandboxItems.encoded, m.PodSandboxes)
+			return encodeList(streamSandboxesField, c.kept.sandboxEncodings, m.PodSandboxes)
 		}
 	case *runtimeapi.StreamContainersResponse:
 		if streamContainersOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
-			return encodeList(streamContainersField, c.s.containerItems.encoded, m.Containers)
+			return encodeList(streamContainersField, c.kept.containerEncodings, m.Containers)
 		}
 	}
 	return c.CodecV2.Marshal(v)

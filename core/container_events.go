@@ -14,7 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/batch"
-	"github.com/dockercri/dockercri/core/cache"
+	"github.com/dockercri/dockercri/core/dockerview"
 )
 
 // eventTypes maps Docker's container actions onto the CRI's events.
@@ -55,7 +55,7 @@ func (s *Service) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runt
 }
 
 // containerEvent is the CRI event of a change, nil for changes the CRI has no event for.
-func (s *Service) containerEvent(ctx context.Context, ch cache.Change) *runtimeapi.ContainerEventResponse {
+func (s *Service) containerEvent(ctx context.Context, ch dockerview.Change) *runtimeapi.ContainerEventResponse {
 	typ, ok := eventTypes[ch.Action]
 	if !ok {
 		return nil

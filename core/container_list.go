@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/core/batch"
@@ -69,4 +70,10 @@ func containerFromInspect(insp *container.InspectResponse) (*runtimeapi.Containe
 		Labels:       labels,
 		Annotations:  annotations,
 	}, nil
+}
+
+func (s *Service) StreamContainers(req *runtimeapi.StreamContainersRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
+	return streamList(stream.Context(), req.GetFilter(), s.containerList, s.containerItems.sizes, func(b []*runtimeapi.Container) *runtimeapi.StreamContainersResponse {
+		return &runtimeapi.StreamContainersResponse{Containers: b}
+	}, stream.Send)
 }

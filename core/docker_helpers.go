@@ -16,13 +16,13 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/system"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
-	"golang.org/x/sys/unix"
 )
 
 // conflictRE finds the container holding a name in Docker's conflict error.
@@ -89,6 +89,24 @@ func (s *Service) inspectUnlessGone(ctx context.Context, id, kind string) (*cont
 		return nil, err
 	}
 	return &insp, nil
+}
+
+// unlessGone is the step Stop and Remove share: within timeout, it inspects id and runs
+// do on it, unless it is gone, which is stopped and removed already. Either way the
+// answer is the empty response R.
+func unlessGone[R any](ctx context.Context, s *Service, id, kind string, timeout time.Duration, do func(context.Context, *container.InspectResponse) error) (*R, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	insp, err := s.inspectUnlessGone(ctx, id, kind)
+	if err != nil {
+		return nil, err
+	}
+	if insp != nil {
+		if err := do(ctx, insp); err != nil {
+			return nil, err
+		}
+	}
+	return new(R), nil
 }
 
 func kindName(kind string) string {

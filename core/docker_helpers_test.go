@@ -5,59 +5,54 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"testing"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/storage"
 
 	"github.com/dockercri/dockercri/config"
-	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/engine/enginetest"
 )
 
-// busyRootfsEngine fails removals as Docker 20.10 does once it could not unmount a
-// container's root filesystem, until that mount is gone.
-type busyRootfsEngine struct {
-	engine.Engine
-	merged   string
-	removals int
-	failFor  int
-}
-
-func (e *busyRootfsEngine) ContainerRemove(context.Context, string, container.RemoveOptions) error {
-	e.removals++
-	if e.removals <= e.failFor {
-		return errors.New(`Error response from daemon: container abc: driver "overlay2" failed to remove root filesystem: unlinkat ` + e.merged + `: device or resource busy`)
+// busyRootfs is a Docker holding container abc, whose removals fail as Docker 20.10's
+// do once it could not unmount a container's root filesystem, failFor times.
+func busyRootfs(merged string, failFor int) (e *enginetest.Engine, removals *int) {
+	e = enginetest.New()
+	e.Put(container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: "abc", State: &container.State{Status: "exited"},
+		GraphDriver: storage.DriverData{Data: map[string]string{"MergedDir": merged}}}})
+	removals = new(int)
+	e.Fail = func(method, _ string) error {
+		if method != "ContainerRemove" {
+			return nil
+		}
+		if *removals++; *removals <= failFor {
+			return errors.New(`Error response from daemon: container abc: driver "overlay2" failed to remove root filesystem: unlinkat ` + merged + `: device or resource busy`)
+		}
+		return nil
 	}
-	return nil
-}
-
-func (e *busyRootfsEngine) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
-	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{GraphDriver: storage.DriverData{Data: map[string]string{"MergedDir": e.merged}}}}, nil
-}
-
-type goneEngine struct{ engine.Engine }
-
-func (goneEngine) ContainerRemove(context.Context, string, container.RemoveOptions) error {
-	return cerrdefs.ErrNotFound
+	return e, removals
 }
 
 func TestRemoveFromDocker(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("detaching a busy root filesystem takes an unmount: run as root")
+	}
 	// The busy mount (here a directory that is no mount point: detaching it is a no-op)
 	// is detached and the removal asked once more.
-	e := &busyRootfsEngine{merged: t.TempDir(), failFor: 1}
+	e, removals := busyRootfs(t.TempDir(), 1)
 	s := &Service{cfg: config.Default(), docker: e}
-	if err := s.removeFromDocker(context.Background(), "abc"); err != nil || e.removals != 2 {
-		t.Errorf("busy root filesystem once: err %v after %d removals; want success after 2", err, e.removals)
+	if err := s.removeFromDocker(context.Background(), "abc"); err != nil || *removals != 2 {
+		t.Errorf("busy root filesystem once: err %v after %d removals; want success after 2", err, *removals)
 	}
 	// Still failing after that: the error is returned, not retried forever.
-	e = &busyRootfsEngine{merged: t.TempDir(), failFor: 5}
+	e, removals = busyRootfs(t.TempDir(), 5)
 	s.docker = e
-	if err := s.removeFromDocker(context.Background(), "abc"); err == nil || e.removals != 2 {
-		t.Errorf("busy root filesystem for good: err %v after %d removals; want the error after 2", err, e.removals)
+	if err := s.removeFromDocker(context.Background(), "abc"); err == nil || *removals != 2 {
+		t.Errorf("busy root filesystem for good: err %v after %d removals; want the error after 2", err, *removals)
 	}
 	// Already gone is removed.
-	s.docker = goneEngine{}
+	s.docker = enginetest.New()
 	if err := s.removeFromDocker(context.Background(), "abc"); err != nil {
 		t.Errorf("gone container: %v", err)
 	}

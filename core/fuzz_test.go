@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/daemon/names"
 	"google.golang.org/grpc/codes"
@@ -24,8 +23,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/dockercri/dockercri/core/dockerview"
 )
 
 // The fuzz targets feed requests through the translation of RunPodSandbox,
@@ -163,7 +162,7 @@ func scalarValue(fd protoreflect.FieldDescriptor, s string, n int64) protoreflec
 // oom_score_adj and has mount_setattr.
 func fuzzServices() []*Service {
 	restricted := testService()
-	restricted.docker = versionedEngine{version: "1.51"}
+	restricted.docker = versionedEngine("1.51")
 	restricted.host = hostLimits{minOOMScoreAdj: 0, bounding: []string{"CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SYS_ADMIN"}, missing: []string{"CAP_SYS_RESOURCE"}, mountSetattr: true}
 	return []*Service{testService(), restricted}
 }
@@ -493,29 +492,6 @@ func checkMounts(t *testing.T, req *runtimeapi.CreateContainerRequest, hc *conta
 	}
 }
 
-// listEngine is a Docker that holds fixed containers and sends no events: the view
-// lists it once.
-type listEngine struct {
-	versionedEngine
-	objs map[string]container.InspectResponse
-}
-
-func (e listEngine) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
-	out := make([]container.Summary, 0, len(e.objs))
-	for id := range e.objs {
-		out = append(out, container.Summary{ID: id})
-	}
-	return out, nil
-}
-
-func (e listEngine) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
-	return e.objs[id], nil
-}
-
-func (e listEngine) Events(context.Context, events.ListOptions) (<-chan events.Message, <-chan error) {
-	return make(chan events.Message), make(chan error)
-}
-
 // listFixture is what a list should find: the CRI's side of each object in the view.
 type listFixture struct {
 	id, sandboxID       string
@@ -579,7 +555,11 @@ func listService(f *testing.F) (*Service, []listFixture, []listFixture) {
 	}
 	objs["f0"+strings.Repeat("0", 62)] = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: "f0" + strings.Repeat("0", 62)}}
 
-	s.view = cache.New(listEngine{versionedEngine{version: "1.41"}, objs}, labelType)
+	docker := versionedEngine("1.41")
+	for _, obj := range objs {
+		docker.Put(obj)
+	}
+	s.view = dockerview.New(docker, labelType)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.view.Run(ctx); close(done) }()

@@ -3,65 +3,45 @@ package core
 import (
 	"bytes"
 	"context"
-	"io"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 
-	"github.com/dockercri/dockercri/core/cache"
+	"github.com/dockercri/dockercri/core/dockerview"
 	"github.com/dockercri/dockercri/core/images"
 	"github.com/dockercri/dockercri/core/pause"
-	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/engine/enginetest"
 )
 
-// offlineEngine is a dockerd on arch that cannot pull: it has the images it imported.
-type offlineEngine struct {
-	engine.Engine
-	arch string
-
-	mu        sync.Mutex
-	imported  map[string][]byte
-	platforms []string
-}
-
-func (e *offlineEngine) ServerVersion(context.Context) (types.Version, error) {
-	return types.Version{Version: "20.10.24", Os: "linux", Arch: e.arch}, nil
-}
-
-func (e *offlineEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.imported[ref]; ok {
-		return image.InspectResponse{ID: "sha256:0123", RepoTags: []string{ref}}, nil
+// offline is a dockerd on arch that cannot pull: it has the images it imported.
+func offline(arch string) *enginetest.Engine {
+	e := enginetest.New()
+	e.Arch = arch
+	e.Fail = func(method, _ string) error {
+		if method == "ImagePull" {
+			return cerrdefs.ErrUnavailable.WithMessage("dial tcp: lookup registry.k8s.io: no such host")
+		}
+		return nil
 	}
-	return image.InspectResponse{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
+	return e
 }
 
-func (e *offlineEngine) ImagePull(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
-	return nil, cerrdefs.ErrUnavailable.WithMessage("dial tcp: lookup registry.k8s.io: no such host")
-}
-
-func (e *offlineEngine) ImageImport(_ context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error) {
-	rootfs, err := io.ReadAll(src.Source)
-	if err != nil {
-		return nil, err
+// imported is what e imported, by name, and the platforms it was asked to import for.
+func imported(e *enginetest.Engine) (map[string][]byte, []string) {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	byName := map[string][]byte{}
+	var platforms []string
+	for _, imp := range e.Imports {
+		byName[imp.Ref] = imp.Data
+		platforms = append(platforms, imp.Opts.Platform)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.imported == nil {
-		e.imported = map[string][]byte{}
-	}
-	e.imported[ref] = rootfs
-	e.platforms = append(e.platforms, opts.Platform)
-	return io.NopCloser(strings.NewReader(`{"status":"sha256:0123"}` + "\r\n")), nil
+	return byName, platforms
 }
 
 // Offline, a pod's pause image is dockercri's own for dockerd's architecture, whatever
@@ -80,11 +60,12 @@ func TestSandboxImageIsForDockersArchitecture(t *testing.T) {
 				t.Errorf("sandbox image %q, want %q (the built-in one for %s)", got, want, arch)
 			}
 			rootfs, _ := pause.RootFS(arch)
-			if !bytes.Equal(docker.imported[want], rootfs) {
-				t.Errorf("imported %v, not the root filesystem of the %s program", slices.Collect(maps.Keys(docker.imported)), arch)
+			images, platforms := imported(docker)
+			if !bytes.Equal(images[want], rootfs) {
+				t.Errorf("imported %v, not the root filesystem of the %s program", slices.Collect(maps.Keys(images)), arch)
 			}
-			if len(docker.platforms) != 1 || docker.platforms[0] != "linux/"+arch {
-				t.Errorf("imported for platforms %q, want [linux/%s]", docker.platforms, arch)
+			if len(platforms) != 1 || platforms[0] != "linux/"+arch {
+				t.Errorf("imported for platforms %q, want [linux/%s]", platforms, arch)
 			}
 		})
 	}
@@ -94,19 +75,19 @@ func TestSandboxImageIsForDockersArchitecture(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "no such host") {
 			t.Errorf("sandboxImage on riscv64 offline: %v, want the pull's error", err)
 		}
-		if len(docker.imported) != 0 {
-			t.Errorf("imported %v on an architecture without a program", slices.Collect(maps.Keys(docker.imported)))
+		if images, _ := imported(docker); len(images) != 0 {
+			t.Errorf("imported %v on an architecture without a program", slices.Collect(maps.Keys(images)))
 		}
 	})
 }
 
 // offlineService is a Service on an offline dockerd on arch.
-func offlineService(arch string) (*Service, *offlineEngine) {
-	docker := &offlineEngine{arch: arch}
+func offlineService(arch string) (*Service, *enginetest.Engine) {
+	docker := offline(arch)
 	never := func() (uint64, bool) { return 0, false }
 	s := testService()
 	s.docker = docker
 	s.images = images.New(docker, time.Minute, time.Minute, never)
-	s.dockerVersion = cache.NewFact[types.Version](never)
+	s.dockerVersion = dockerview.NewFact[types.Version](never)
 	return s, docker
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/core/batch"
@@ -15,7 +16,7 @@ import (
 // Docker: no Docker call.
 // An answer over the message limit leaves out the annotations of its biggest
 // sandboxes, which the kubelet never reads from the list (it has its pods' own), until
-// it fits (lists.go).
+// it fits (list_fit.go).
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	items, err := s.sandboxList(ctx, req.GetFilter())
 	if err != nil {
@@ -63,4 +64,10 @@ func sandboxFromInspect(insp *container.InspectResponse) (*runtimeapi.PodSandbox
 		Annotations:    annotations,
 		RuntimeHandler: insp.Config.Labels[labelRuntimeHandler],
 	}, nil
+}
+
+func (s *Service) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
+	return streamList(stream.Context(), req.GetFilter(), s.sandboxList, s.sandboxItems.sizes, func(b []*runtimeapi.PodSandbox) *runtimeapi.StreamPodSandboxesResponse {
+		return &runtimeapi.StreamPodSandboxesResponse{PodSandboxes: b}
+	}, stream.Send)
 }

@@ -20,17 +20,15 @@ const sandboxStopGrace = 10 * time.Second
 // StopPodSandbox stops every container of the pod, then the pause container. A sandbox
 // that is gone is stopped already.
 func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RuntimeRequestTimeout+sandboxStopGrace)
-	defer cancel()
-	insp, err := s.inspectUnlessGone(ctx, req.GetPodSandboxId(), typeSandbox)
-	if err != nil {
-		return nil, err
-	} else if insp == nil {
-		return &runtimeapi.StopPodSandboxResponse{}, nil // gone
-	}
+	return unlessGone[runtimeapi.StopPodSandboxResponse](ctx, s, req.GetPodSandboxId(), typeSandbox, s.cfg.RuntimeRequestTimeout+sandboxStopGrace, s.stopSandbox)
+}
+
+// stopSandbox stops the pod's containers, tears its network down and stops its pause
+// container.
+func (s *Service) stopSandbox(ctx context.Context, insp *container.InspectResponse) error {
 	ids, err := s.podContainers(ctx, insp.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The containers stop together, each with its grace period, then the pause container.
 	errs := make([]error, len(ids))
@@ -41,7 +39,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// While the pause container runs, the plugins find the pod's interfaces in its
@@ -50,52 +48,15 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	err = s.tearDownNetwork(ctx, *insp)
 	unlock()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.stopDockerContainer(ctx, insp.ID, sandboxStopGrace); err != nil {
-		return nil, err
+		return err
 	}
 	for _, id := range append(ids, insp.ID) {
 		s.refresh(ctx, id)
 	}
-	return &runtimeapi.StopPodSandboxResponse{}, nil
-}
-
-// RemovePodSandbox removes every container of the pod, the pause container and the
-// sandbox's checkpoint. Removing a sandbox that is gone succeeds.
-func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	insp, err := s.inspectUnlessGone(ctx, req.GetPodSandboxId(), typeSandbox)
-	if err != nil {
-		return nil, err
-	} else if insp == nil {
-		return &runtimeapi.RemovePodSandboxResponse{}, nil // gone
-	}
-	ids, err := s.podContainers(ctx, insp.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if err := s.removeContainer(ctx, id); err != nil {
-			return nil, err
-		}
-	}
-	// Stop may have been skipped (or failed half-way): the network goes before the
-	// sandbox, which holds the record of it. The sweep waits until the checkpoint is gone.
-	unlock := s.netLocks.lock(insp.ID)
-	defer unlock()
-	if err := s.tearDownNetwork(ctx, *insp); err != nil {
-		return nil, err
-	}
-	if err := s.removeFromDocker(ctx, insp.ID); err != nil {
-		return nil, grpcerr.Wrap(err, "remove sandbox "+insp.ID)
-	}
-	s.refresh(ctx, insp.ID)
-	if err := s.checkpoints.Delete(insp.ID); err != nil {
-		return nil, grpcerr.Wrap(err, "remove checkpoint of sandbox "+insp.ID)
-	}
-	return &runtimeapi.RemovePodSandboxResponse{}, nil
+	return nil
 }
 
 // podContainers lists the ids of the pod's containers, in any state.

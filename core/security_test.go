@@ -137,7 +137,7 @@ func TestPrivilegedOnRestrictedHost(t *testing.T) {
 	if !slices.Equal(hc.CapAdd, []string{"CAP_SYS_ADMIN"}) || !slices.Equal(hc.CapDrop, []string{"ALL"}) {
 		t.Errorf("add ALL on a restricted host: +%v -%v", hc.CapAdd, hc.CapDrop)
 	}
-	s.docker = versionedEngine{version: "1.43"}
+	s.docker = versionedEngine("1.43")
 	if _, hc, _ = translate(t, s, &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, nil); !slices.Equal(hc.CapAdd, []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"}) {
 		t.Errorf("privileged, Docker that knows CAP_BPF: +%v", hc.CapAdd)
 	}
@@ -281,7 +281,7 @@ func TestImageMounts(t *testing.T) {
 // CDI devices become one Docker device request of the cdi driver, where Docker has it.
 func TestCDIDeviceRequests(t *testing.T) {
 	s := testService()
-	s.docker = versionedEngine{version: "1.51"}
+	s.docker = versionedEngine("1.51")
 	hc := &container.HostConfig{}
 	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "nvidia.com/gpu=0"}, {Name: "vendor.com/fpga=all"}}, hc); err != nil ||
 		len(hc.DeviceRequests) != 1 || hc.DeviceRequests[0].Driver != "cdi" || !slices.Equal(hc.DeviceRequests[0].DeviceIDs, []string{"nvidia.com/gpu=0", "vendor.com/fpga=all"}) {
@@ -290,7 +290,7 @@ func TestCDIDeviceRequests(t *testing.T) {
 	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "gpu0"}}, &container.HostConfig{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("unqualified name: %v", err)
 	}
-	s.docker = versionedEngine{version: "1.41"}
+	s.docker = versionedEngine("1.41")
 	if err := s.applyCDIDevices([]*runtimeapi.CDIDevice{{Name: "nvidia.com/gpu=0"}}, &container.HostConfig{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Docker 20.10: %v", err)
 	}

@@ -1,5 +1,3 @@
-// Package core serves the CRI on Docker Engine: the gRPC server, the runtime service,
-// and the image service from core/images.
 package core
 
 import (
@@ -9,11 +7,12 @@ import (
 
 	"github.com/docker/docker/api/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
-	"github.com/dockercri/dockercri/core/cache"
 	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/core/crilog"
+	"github.com/dockercri/dockercri/core/dockerview"
 	"github.com/dockercri/dockercri/core/images"
 	"github.com/dockercri/dockercri/core/stats"
 	"github.com/dockercri/dockercri/engine"
@@ -35,15 +34,15 @@ type Service struct {
 	host        hostLimits
 	pauseImages sandboxImages
 	streams     *streaming.Server
-	view        *cache.Cache
+	view        *dockerview.View
 	stats       *stats.Collector
 	// dockerVersion is Docker's /version, kept while dockerd runs: it runs runc and
 	// docker-init to report theirs, and the kubelet asks every second.
-	dockerVersion *cache.Fact[types.Version]
+	dockerVersion *dockerview.Fact[types.Version]
 	// apiProblemOnce logs an unsupported Docker Engine API once.
 	apiProblemOnce sync.Once
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
-	daemon *cache.Fact[daemonFacts]
+	daemon *dockerview.Fact[daemonFacts]
 	// The CRI form of the view's objects, kept between list calls.
 	// netLocks serialise the network work on each sandbox (see sweepNetworks).
 	netLocks       sandboxLocks
@@ -55,7 +54,7 @@ type Service struct {
 
 // NewService returns the CRI services on docker.
 func NewService(cfg *config.Config, docker engine.Engine) *Service {
-	view := cache.New(docker, labelType)
+	view := dockerview.New(docker, labelType)
 	return &Service{
 		cfg:    cfg,
 		docker: docker,
@@ -67,10 +66,41 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		host:          probeHost(cfg.RestrictOOMScoreAdj),
 		view:          view,
 		stats:         stats.NewCollector(),
-		dockerVersion: cache.NewFact[types.Version](view.Epoch),
-		daemon:        cache.NewFact[daemonFacts](view.Epoch),
+		dockerVersion: dockerview.NewFact[types.Version](view.Epoch),
+		daemon:        dockerview.NewFact[daemonFacts](view.Epoch),
 	}
 }
+
+// RemoveTemps removes the temporary files of the checkpoint and CNI result writes a
+// kill cut short, which nothing else would remove. It is for start-up, before any
+// call can write one.
+func (s *Service) RemoveTemps() {
+	if err := s.checkpoints.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
+	}
+	if err := s.network.RemoveTemps(); err != nil {
+		klog.ErrorS(err, "Remove the temporary files of interrupted CNI result writes")
+	}
+}
+
+// Run starts the service's work in the background until ctx ends: the log copies of
+// the containers found running resume, the view follows Docker's events, and the
+// network sweep runs.
+func (s *Service) Run(ctx context.Context) {
+	go s.resumeLogs(ctx)
+	go s.view.Run(ctx)
+	go s.sweepNetworks(ctx, s.cfg.NetworkSweepInterval)
+}
+
+// Close stops the log copies.
+func (s *Service) Close() { s.logs.Close() }
+
+// ViewLen is how many containers the view of Docker holds (a metric).
+func (s *Service) ViewLen() int { return s.view.Len() }
+
+// Epoch is the view's (dockerview.View.Epoch): it changes when the view lists Docker
+// again after its event stream broke, and ok is false while the stream is down.
+func (s *Service) Epoch() (epoch uint64, ok bool) { return s.view.Epoch() }
 
 // Images is the CRI image service.
 func (s *Service) Images() runtimeapi.ImageServiceServer { return s.images }

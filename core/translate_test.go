@@ -19,8 +19,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/config"
-	"github.com/dockercri/dockercri/core/cache"
-	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/core/dockerview"
+	"github.com/dockercri/dockercri/engine/enginetest"
 	"github.com/dockercri/dockercri/network"
 )
 
@@ -73,17 +73,15 @@ func TestLabelsRoundTrip(t *testing.T) {
 
 func testService() *Service {
 	cfg := config.Default()
-	return &Service{cfg: cfg, docker: versionedEngine{version: "1.41"}, host: hostLimits{minOOMScoreAdj: -1000}}
+	return &Service{cfg: cfg, docker: versionedEngine("1.41"), host: hostLimits{minOOMScoreAdj: -1000}}
 }
 
-// versionedEngine is a Docker that only tells its negotiated API version: the
-// translation asks it nothing else.
-type versionedEngine struct {
-	engine.Engine
-	version string
+// versionedEngine is a Docker whose negotiated API version is version.
+func versionedEngine(version string) *enginetest.Engine {
+	e := enginetest.New()
+	e.APIVersion = version
+	return e
 }
-
-func (e versionedEngine) ClientVersion() string { return e.version }
 
 func TestSandboxDockerConfig(t *testing.T) {
 	s := testService()
@@ -315,18 +313,23 @@ func TestRepoDigestOf(t *testing.T) {
 
 // refusingEngine is a Docker that refuses the API version dockercri speaks, as Docker
 // does when it is too new for the client.
-type refusingEngine struct{ versionedEngine }
-
-func (refusingEngine) ServerVersion(context.Context) (types.Version, error) {
-	return types.Version{}, errors.New("Error response from daemon: client version 1.51 is too old. Minimum supported API version is 1.52, please upgrade your client to a newer version")
+func refusingEngine() *enginetest.Engine {
+	e := versionedEngine("1.51")
+	e.Fail = func(method, _ string) error {
+		if method == "ServerVersion" {
+			return errors.New("Error response from daemon: client version 1.51 is too old. Minimum supported API version is 1.52, please upgrade your client to a newer version")
+		}
+		return nil
+	}
+	return e
 }
 
 // Status says, rather than failing every call later, when an engine is too old or too
 // new for dockercri.
 func TestEngineAPIProblem(t *testing.T) {
 	s := testService()
-	s.dockerVersion = cache.NewFact[types.Version](func() (uint64, bool) { return 0, false })
-	s.docker = refusingEngine{versionedEngine{version: "1.51"}}
+	s.dockerVersion = dockerview.NewFact[types.Version](func() (uint64, bool) { return 0, false })
+	s.docker = refusingEngine()
 	if p := s.engineAPIProblem(context.Background(), "1.60"); !strings.Contains(p, "does not speak Engine API 1.51") || !strings.Contains(p, "Minimum supported API version is 1.52") {
 		t.Errorf("too new: %q", p)
 	}

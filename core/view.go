@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/dockercri/dockercri/core/cache"
+	"github.com/dockercri/dockercri/core/dockerview"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
@@ -69,12 +69,12 @@ func (s *Service) lookup(ctx context.Context, id string) (container.InspectRespo
 	switch {
 	case err == nil:
 		return *obj, nil
-	case errors.Is(err, cache.ErrAmbiguous):
+	case errors.Is(err, dockerview.ErrAmbiguous):
 		return container.InspectResponse{}, status.Errorf(codes.InvalidArgument, "id %q: %v", id, err)
 	}
 	obj, err = s.view.Refresh(ctx, id)
 	switch {
-	case errors.Is(err, cache.ErrNotFound):
+	case errors.Is(err, dockerview.ErrNotFound):
 		return container.InspectResponse{}, status.Errorf(codes.NotFound, "no sandbox or container %q", id)
 	case err != nil:
 		return container.InspectResponse{}, grpcerr.Wrap(err, "inspect "+id)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/dockercri/dockercri/core/checkpoint"
+	"github.com/moby/sys/atomicwriter"
 )
 
 // partialResults keeps, for each pod whose ADD has not been undone yet, the result the
@@ -35,7 +35,10 @@ func (p *partialResults) save(id string, result []byte) error {
 	if !ok || len(result) == 0 {
 		return nil
 	}
-	return checkpoint.WriteFileAtomic(path, result, 0o600)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicwriter.WriteFile(path, result, 0o600)
 }
 
 // load is the last result kept for id, nil when there is none.

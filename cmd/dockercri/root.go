@@ -12,7 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
-	"github.com/dockercri/dockercri/core"
+	"github.com/dockercri/dockercri/server"
 )
 
 func newRootCommand() *cobra.Command {
@@ -35,7 +35,7 @@ from CNI plugins.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			if err := core.Serve(ctx, cfg); err != nil {
+			if err := server.Serve(ctx, cfg); err != nil {
 				klog.ErrorS(err, "dockercri failed")
 				return err
 			}

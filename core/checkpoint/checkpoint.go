@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/moby/sys/atomicwriter"
 )
 
 const schemaVersion = "v1"
@@ -81,7 +83,7 @@ func (s *Store) Save(id string, cp *Sandbox) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, data, 0o600)
+	return writeFile(path, data, 0o600)
 }
 
 // Load returns the checkpoint of sandbox id, or nil when there is none.
@@ -115,7 +117,8 @@ func (s *Store) Delete(id string) error {
 	return nil
 }
 
-// tempInfix is in the name of every temporary file WriteFileAtomic makes: .<name>.tmp-N.
+// tempInfix is in the name of every temporary file of an atomic write: atomicwriter's
+// are .tmp-<name>N, those of dockercri before it .<name>.tmp-N.
 const tempInfix = ".tmp-"
 
 // RemoveTemps removes the temporary files that a crash in the middle of a Save left
@@ -123,7 +126,7 @@ const tempInfix = ".tmp-"
 // before any Save runs.
 func (s *Store) RemoveTemps() error { return RemoveTemps(s.dir) }
 
-// RemoveTemps removes from dir the temporary files of WriteFileAtomic calls a crash
+// RemoveTemps removes from dir the temporary files of atomic writes a crash
 // cut short. Nothing may write in dir meanwhile.
 func RemoveTemps(dir string) error {
 	entries, err := os.ReadDir(dir)
@@ -160,38 +163,17 @@ func (s *Store) IDs() ([]string, error) {
 	return ids, nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same directory,
-// synced before it is renamed over path, so that a crash leaves the old or the new file.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+// writeFile writes data to path atomically (atomicwriter: a temporary file in the same
+// directory, synced before it is renamed over path, so that a crash leaves the old or
+// the new file), then syncs the directory, which makes the rename itself durable.
+func writeFile(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix)
-	if err != nil {
+	if err := atomicwriter.WriteFile(path, data, mode); err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename itself is durable once the directory is synced.
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()

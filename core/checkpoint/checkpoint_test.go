@@ -62,7 +62,8 @@ func TestReadsCriDockerdCheckpoint(t *testing.T) {
 	}
 }
 
-// A crash between the temporary file's creation and its rename leaves .<id>.tmp-N:
+// A crash between the temporary file's creation and its rename leaves .tmp-<id>N
+// (atomicwriter's name; .<id>.tmp-N of older dockercri):
 // RemoveTemps, at start, removes those and nothing else; IDs lists the checkpoints.
 func TestRemoveTempsAndIDs(t *testing.T) {
 	root := t.TempDir()
@@ -75,7 +76,7 @@ func TestRemoveTempsAndIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{".abc.tmp-123", ".ghi.tmp-9"} {
+	for _, name := range []string{".abc.tmp-123", ".ghi.tmp-9", ".tmp-abc123456"} {
 		if err := os.WriteFile(filepath.Join(root, "sandbox", name), []byte("{"), 0o600); err != nil {
 			t.Fatal(err)
 		}

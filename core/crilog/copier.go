@@ -15,8 +15,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"k8s.io/klog/v2"
-
-	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 const (
@@ -403,19 +401,25 @@ func (c *copier) savePosLocked() {
 	}
 	data, err := json.Marshal(pf)
 	if err == nil {
-		err = checkpoint.WriteFileAtomic(c.m.posPath(c.id), data, 0o600)
+		err = writeFileAtomic(c.m.posPath(c.id), data)
 	}
 	if err != nil {
 		klog.ErrorS(err, "Write a container's log position file", "containerID", c.id)
 	}
 }
 
-// complete ends the copying once all is copied, unless Start came meanwhile.
-func (c *copier) complete() bool {
+// saveAndClose writes the position file and closes the log file, which a later run
+// opens again.
+func (c *copier) saveAndClose() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.savePosLocked()
 	c.log.close()
-	c.mu.Unlock()
+}
+
+// complete ends the copying once all is copied, unless Start came meanwhile.
+func (c *copier) complete() bool {
+	c.saveAndClose()
 
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
@@ -430,10 +434,7 @@ func (c *copier) complete() bool {
 // giveUp ends the copying for good: the container's output cannot be copied.
 func (c *copier) giveUp(err error) {
 	klog.ErrorS(err, "Give up copying a container's output to its log", "containerID", c.id, "path", c.path)
-	c.mu.Lock()
-	c.savePosLocked()
-	c.log.close()
-	c.mu.Unlock()
+	c.saveAndClose()
 	c.finish(fmt.Errorf("copy the output of container %s to its log: %w", c.id, err))
 }
 

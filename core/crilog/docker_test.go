@@ -1,3 +1,5 @@
+//go:build e2e
+
 package crilog
 
 import (
@@ -20,9 +22,10 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// These tests run against the local Docker Engine, when /var/run/docker.sock answers.
-// They import a tiny image made of the host's static busybox and remove all they
-// create.
+// These tests run against the local Docker Engine, when /var/run/docker.sock answers,
+// so they are behind the e2e build tag (`go test -tags e2e ./core/crilog`), out of the
+// unit tests, which need no Docker. They import a tiny image made of the host's static
+// busybox and remove all they create.
 
 const (
 	dockerHost = "unix:///var/run/docker.sock"

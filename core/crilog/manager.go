@@ -264,29 +264,23 @@ func (m *Manager) WaitCopied(ctx context.Context, ct Container) error {
 
 	t := time.NewTimer(m.kickAfter)
 	defer t.Stop()
-	select {
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		// Still following a container that stopped: Docker's stream should have
-		// ended. Make the copier look again rather than trust it to, and retry now
-		// what failed.
-		c.kick()
-	}
-	for {
-		t.Reset(m.kickAfter)
+	for kicked := false; ; kicked = true {
 		select {
 		case <-c.done:
 			return c.err
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := c.lastFailure(); err != nil {
-				return fmt.Errorf("copy the output of container %s to its log: %w", ct.ID, err)
-			}
 		}
+		if !kicked {
+			// Still following a container that stopped: Docker's stream should have
+			// ended. Make the copier look again rather than trust it to, and retry now
+			// what failed.
+			c.kick()
+		} else if err := c.lastFailure(); err != nil {
+			return fmt.Errorf("copy the output of container %s to its log: %w", ct.ID, err)
+		}
+		t.Reset(m.kickAfter)
 	}
 }
 

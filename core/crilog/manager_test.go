@@ -25,8 +25,12 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-func out(ts time.Time, line string) fakeRecord  { return fakeRecord{"stdout", ts, line} }
-func errl(ts time.Time, line string) fakeRecord { return fakeRecord{"stderr", ts, line} }
+func out(ts time.Time, line string) fakeRecord {
+	return fakeRecord{Stream: "stdout", Time: ts, Line: line}
+}
+func errl(ts time.Time, line string) fakeRecord {
+	return fakeRecord{Stream: "stderr", Time: ts, Line: line}
+}
 
 func newTestManager(t *testing.T, docker *fakeDocker, stateDir string) *Manager {
 	t.Helper()
@@ -38,7 +42,7 @@ func newTestManager(t *testing.T, docker *fakeDocker, stateDir string) *Manager 
 
 // criLine is the log line of a record as the kubelet expects it.
 func criLine(r fakeRecord, tty bool) string {
-	tag, content := "F", r.line
+	tag, content := "F", r.Line
 	if c, ok := strings.CutSuffix(content, "\n"); ok {
 		content = c
 		if tty {
@@ -47,7 +51,7 @@ func criLine(r fakeRecord, tty bool) string {
 	} else {
 		tag = "P"
 	}
-	return r.ts.UTC().Format(time.RFC3339Nano) + " " + r.stream + " " + tag + " " + content
+	return r.Time.UTC().Format(time.RFC3339Nano) + " " + r.Stream + " " + tag + " " + content
 }
 
 func criLines(tty bool, recs ...fakeRecord) []string {
@@ -146,11 +150,11 @@ func TestFramesBecomeLines(t *testing.T) {
 		out(at(3), "\n"),
 		errl(at(4), "  spaced  out \t\n"),
 	}
-	docker.run("c1", false)
-	docker.add("c1", recs...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs...)
 	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, len(recs), path)
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, false)
 	got := readLines(t, path)
 	checkLines(t, got, criLines(false, recs...))
@@ -160,7 +164,7 @@ func TestFramesBecomeLines(t *testing.T) {
 		}
 	}
 	// The stream was asked with Docker's timestamps, both streams, followed.
-	calls := docker.logCalls()
+	calls := logCalls(docker)
 	if len(calls) == 0 || !calls[0].Timestamps || !calls[0].ShowStdout || !calls[0].ShowStderr || !calls[0].Follow || calls[0].Since != "" {
 		t.Errorf("first ContainerLogs: %+v", calls)
 	}
@@ -182,9 +186,9 @@ func TestLongLineIsPartialThenFull(t *testing.T) {
 		errl(at(2), "err\n"),
 		out(at(3), "no newline"),
 	}
-	docker.run("c1", false)
-	docker.add("c1", recs...)
-	docker.exit("c1")
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs...)
+	docker.Exit("c1", 0)
 	m.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m, "c1", path, false)
 	got := readLines(t, path)
@@ -211,12 +215,12 @@ func TestTTYRawStream(t *testing.T) {
 		out(at(6), "prompt$ "),
 	}
 	want := criLines(true, recs...)
-	docker.run("c1", true)
-	docker.add("c1", recs[:4]...)
+	docker.RunContainer("c1", true)
+	docker.AddLogs("c1", recs[:4]...)
 	m.Start(Container{ID: "c1", Path: path, TTY: true})
 	waitLines(t, 4, path)
-	docker.add("c1", recs[4:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[4:]...)
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, true)
 	checkLines(t, readLines(t, path), want)
 }
@@ -225,9 +229,9 @@ func TestTTYSkipsLinesWithoutTimestamp(t *testing.T) {
 	docker := newFakeDocker()
 	m := newTestManager(t, docker, t.TempDir())
 	path := filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", true)
-	docker.exit("c1")
-	docker.logsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
+	docker.RunContainer("c1", true)
+	docker.Exit("c1", 0)
+	docker.LogsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
 		var b bytes.Buffer
 		b.Write(encodeRecord(out(at(1), "one\r\n"), true))
 		b.WriteString("Error grabbing logs: unexpected EOF\n")
@@ -260,19 +264,19 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			docker := newFakeDocker()
 			state, path := t.TempDir(), filepath.Join(t.TempDir(), "0.log")
-			docker.run("c1", false)
-			docker.add("c1", recs[:cut]...)
+			docker.RunContainer("c1", false)
+			docker.AddLogs("c1", recs[:cut]...)
 			m1 := newTestManager(t, docker, state)
 			m1.Start(Container{ID: "c1", Path: path})
 			waitLines(t, cut, path)
 			m1.abort() // kill -9: no position file written
 
 			// The container printed on meanwhile; dockercri restarts.
-			docker.add("c1", recs[cut:]...)
+			docker.AddLogs("c1", recs[cut:]...)
 			m2 := newTestManager(t, docker, state)
 			m2.Start(Container{ID: "c1", Path: path})
 			waitLines(t, len(recs), path)
-			docker.exit("c1")
+			docker.Exit("c1", 0)
 			waitCopied(t, m2, "c1", path, false)
 			checkLines(t, readLines(t, path), criLines(false, recs...))
 		})
@@ -283,8 +287,8 @@ func TestResumeAfterTornWrite(t *testing.T) {
 	recs := sameTS()
 	docker := newFakeDocker()
 	state, path := t.TempDir(), filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", false)
-	docker.add("c1", recs[:4]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:4]...)
 	m1 := newTestManager(t, docker, state)
 	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 4, path)
@@ -298,8 +302,8 @@ func TestResumeAfterTornWrite(t *testing.T) {
 	f.WriteString(torn)
 	f.Close()
 
-	docker.add("c1", recs[4:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[4:]...)
+	docker.Exit("c1", 0)
 	m2 := newTestManager(t, docker, state)
 	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
@@ -318,14 +322,14 @@ func TestResumeWithRecordsStoredOutOfOrder(t *testing.T) {
 	}
 	docker := newFakeDocker()
 	state, path := t.TempDir(), filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", false)
-	docker.add("c1", recs[:2]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:2]...)
 	m1 := newTestManager(t, docker, state)
 	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 2, path)
 	m1.abort()
-	docker.add("c1", recs[2:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[2:]...)
+	docker.Exit("c1", 0)
 	m2 := newTestManager(t, docker, state)
 	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
@@ -339,7 +343,7 @@ func TestReopenAfterRename(t *testing.T) {
 	m := newTestManager(t, docker, t.TempDir())
 	dir := t.TempDir()
 	path := filepath.Join(dir, "0.log")
-	docker.run("c1", false)
+	docker.RunContainer("c1", false)
 	m.Start(Container{ID: "c1", Path: path})
 
 	const n = 3000
@@ -356,7 +360,7 @@ func TestReopenAfterRename(t *testing.T) {
 	go func() {
 		defer close(printed)
 		for i := 0; i < n; i += 10 {
-			docker.add("c1", recs[i:i+10]...)
+			docker.AddLogs("c1", recs[i:i+10]...)
 			time.Sleep(50 * time.Microsecond)
 		}
 	}()
@@ -383,7 +387,7 @@ func TestReopenAfterRename(t *testing.T) {
 	}
 	files = append(files, path)
 	waitLines(t, n, files...)
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, false)
 	checkLines(t, readLines(t, files...), criLines(false, recs...))
 }
@@ -395,8 +399,8 @@ func TestResumeFromPositionFile(t *testing.T) {
 	docker := newFakeDocker()
 	state, dir := t.TempDir(), t.TempDir()
 	path := filepath.Join(dir, "0.log")
-	docker.run("c1", false)
-	docker.add("c1", recs[:5]...) // the long line is cut after its third piece
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:5]...) // the long line is cut after its third piece
 	m1 := newTestManager(t, docker, state)
 	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 5, path)
@@ -411,8 +415,8 @@ func TestResumeFromPositionFile(t *testing.T) {
 		t.Fatalf("reopened log: %v, %v", st, err)
 	}
 
-	docker.add("c1", recs[5:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[5:]...)
+	docker.Exit("c1", 0)
 	m2 := newTestManager(t, docker, state)
 	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
@@ -434,23 +438,23 @@ func TestResumeFromRenamedLog(t *testing.T) {
 	docker := newFakeDocker()
 	state, dir := t.TempDir(), t.TempDir()
 	path := filepath.Join(dir, "0.log")
-	docker.run("c1", false)
-	docker.add("c1", recs[:2]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:2]...)
 	m1 := newTestManager(t, docker, state)
 	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 2, path)
-	docker.add("c1", recs[2:4]...)
+	docker.AddLogs("c1", recs[2:4]...)
 	waitLines(t, 4, path)
 	rotated := path + ".20260102-030405"
 	if err := os.Rename(path, rotated); err != nil {
 		t.Fatal(err)
 	}
-	docker.add("c1", recs[4:6]...) // still written to the renamed file
+	docker.AddLogs("c1", recs[4:6]...) // still written to the renamed file
 	waitLines(t, 6, rotated)
 	m1.abort()
 
-	docker.add("c1", recs[6:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[6:]...)
+	docker.Exit("c1", 0)
 	m2 := newTestManager(t, docker, state)
 	m2.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m2, "c1", path, false)
@@ -464,31 +468,31 @@ func TestWaitCopiedCatchesUp(t *testing.T) {
 	recs := sameTS()
 	docker := newFakeDocker()
 	state, path := t.TempDir(), filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", false)
-	docker.add("c1", recs[:3]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:3]...)
 	m1 := newTestManager(t, docker, state)
 	m1.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 3, path)
 	m1.abort()
-	docker.add("c1", recs[3:]...)
-	docker.exit("c1")
+	docker.AddLogs("c1", recs[3:]...)
+	docker.Exit("c1", 0)
 
 	m2 := newTestManager(t, docker, state)
-	before := len(docker.logCalls())
+	before := len(logCalls(docker))
 	waitCopied(t, m2, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
-	calls := docker.logCalls()[before:]
+	calls := logCalls(docker)[before:]
 	if len(calls) != 1 || calls[0].Follow || calls[0].Since == "" {
 		t.Errorf("catch-up ContainerLogs calls: %+v", calls)
 	}
 	// Done: again at once, without asking Docker.
 	waitCopied(t, m2, "c1", path, false)
-	if n := len(docker.logCalls()); n != before+1 {
+	if n := len(logCalls(docker)); n != before+1 {
 		t.Errorf("WaitCopied asked Docker again")
 	}
 	// Position file written when done.
 	pf, err := readPosFile(posPath(state, "c1"))
-	if err != nil || pf == nil || pf.Count == 0 || !pf.Max.Equal(recs[len(recs)-1].ts) {
+	if err != nil || pf == nil || pf.Count == 0 || !pf.Max.Equal(recs[len(recs)-1].Time) {
 		t.Errorf("position file: %+v, %v", pf, err)
 	}
 }
@@ -507,11 +511,11 @@ func TestWaitCopiedKicksHungStream(t *testing.T) {
 	docker := newFakeDocker()
 	m := newTestManager(t, docker, t.TempDir())
 	path := filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", false)
+	docker.RunContainer("c1", false)
 	recs := []fakeRecord{out(at(1), "a\n"), out(at(2), "b\n")}
-	docker.add("c1", recs...)
+	docker.AddLogs("c1", recs...)
 	var hung sync.Once
-	docker.logsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
+	docker.LogsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
 		go func() {
 			pw.Write(encodeRecord(recs[0], false))
@@ -526,7 +530,7 @@ func TestWaitCopiedKicksHungStream(t *testing.T) {
 	}
 	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 1, path)
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 }
@@ -606,15 +610,15 @@ func TestWriteErrorIsRetried(t *testing.T) {
 	var disk fullDisk
 	m.writeFile = disk.write
 	recs := sameTS()
-	docker.run("c1", false)
-	docker.add("c1", recs[:2]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:2]...)
 	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, 2, path)
 	disk.set(true)
-	docker.add("c1", recs[2:]...)
+	docker.AddLogs("c1", recs[2:]...)
 	disk.waitFailures(3)
 	disk.set(false)
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 	checkLoggedOnce(t, logs)
@@ -627,11 +631,11 @@ func TestUnwritableLogIsRetried(t *testing.T) {
 	m := newTestManager(t, docker, t.TempDir())
 	dir := filepath.Join(t.TempDir(), "pod")
 	path := filepath.Join(dir, "0.log")
-	docker.run("c1", false)
-	docker.add("c1", out(at(1), "a\n"))
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", out(at(1), "a\n"))
 	m.Start(Container{ID: "c1", Path: path})
 	// WaitCopied does not wait for the failure to go away.
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.WaitCopied(ctx, Container{ID: "c1", Path: path}); err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
@@ -663,9 +667,9 @@ func TestMalformedStreamDoesNotPanic(t *testing.T) {
 			docker := newFakeDocker()
 			m := newTestManager(t, docker, t.TempDir())
 			path := filepath.Join(t.TempDir(), "0.log")
-			docker.run("c1", false)
-			docker.exit("c1")
-			docker.logsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
+			docker.RunContainer("c1", false)
+			docker.Exit("c1", 0)
+			docker.LogsFn = func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error) {
 				var b bytes.Buffer
 				b.Write(encodeRecord(good[0], false))
 				b.Write(bad)
@@ -697,8 +701,8 @@ func TestStopAndCloseWritePositionFiles(t *testing.T) {
 	m := newTestManager(t, docker, state)
 	dir := t.TempDir()
 	for _, id := range []string{"c1", "c2"} {
-		docker.run(id, false)
-		docker.add(id, sameTS()...)
+		docker.RunContainer(id, false)
+		docker.AddLogs(id, sameTS()...)
 		m.Start(Container{ID: id, Path: filepath.Join(dir, id+".log")})
 		waitLines(t, len(sameTS()), filepath.Join(dir, id+".log"))
 		os.Remove(posPath(state, id))
@@ -731,16 +735,16 @@ func TestStartAgainAfterDone(t *testing.T) {
 	m := newTestManager(t, docker, t.TempDir())
 	path := filepath.Join(t.TempDir(), "0.log")
 	recs := sameTS()
-	docker.run("c1", false)
-	docker.add("c1", recs[:3]...)
-	docker.exit("c1")
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[:3]...)
+	docker.Exit("c1", 0)
 	m.Start(Container{ID: "c1", Path: path})
 	waitCopied(t, m, "c1", path, false)
-	docker.run("c1", false)
-	docker.add("c1", recs[3:]...)
+	docker.RunContainer("c1", false)
+	docker.AddLogs("c1", recs[3:]...)
 	m.Start(Container{ID: "c1", Path: path})
 	waitLines(t, len(recs), path)
-	docker.exit("c1")
+	docker.Exit("c1", 0)
 	waitCopied(t, m, "c1", path, false)
 	checkLines(t, readLines(t, path), criLines(false, recs...))
 }
@@ -749,7 +753,7 @@ func TestPrune(t *testing.T) {
 	docker := newFakeDocker()
 	state := t.TempDir()
 	m := newTestManager(t, docker, state)
-	docker.run("alive", false)
+	docker.RunContainer("alive", false)
 	for _, name := range []string{"alive.pos", "gone.pos", "gone.pos.tmp123", "other"} {
 		if err := os.WriteFile(filepath.Join(state, name), []byte("{}"), 0o600); err != nil {
 			t.Fatal(err)
@@ -847,16 +851,16 @@ func TestReopenWithoutRename(t *testing.T) {
 	docker := newFakeDocker()
 	m := newTestManager(t, docker, t.TempDir())
 	path := filepath.Join(t.TempDir(), "0.log")
-	docker.run("c1", false)
+	docker.RunContainer("c1", false)
 	m.Start(Container{ID: "c1", Path: path})
-	docker.add("c1", out(at(0), "one\n"))
+	docker.AddLogs("c1", out(at(0), "one\n"))
 	waitLines(t, 1, path)
 	for range 2 {
 		if err := m.Reopen("c1"); err != nil {
 			t.Fatalf("Reopen of a log that was not moved: %v", err)
 		}
 	}
-	docker.add("c1", out(at(time.Microsecond), "two\n"))
+	docker.AddLogs("c1", out(at(time.Microsecond), "two\n"))
 	waitLines(t, 2, path)
 	checkLines(t, readLines(t, path), criLines(false, out(at(0), "one\n"), out(at(time.Microsecond), "two\n")))
 }

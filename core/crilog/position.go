@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/atomicwriter"
 )
 
 // A position tells how far a container's records are in its log: resume(margin) says
@@ -286,4 +288,13 @@ func globEscape(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// writeFileAtomic writes a position file so that a crash leaves the old or the new one
+// (atomicwriter), in a directory made if need be.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicwriter.WriteFile(path, data, 0o600)
 }

@@ -76,7 +76,7 @@ func (d *dockerLog) print(recs ...fakeRecord) {
 			d.rotate()
 		}
 		var b bytes.Buffer
-		if err := (&jsonlog.JSONLogs{Log: []byte(r.line), Stream: r.stream, Created: r.ts}).MarshalJSONBuf(&b); err != nil {
+		if err := (&jsonlog.JSONLogs{Log: []byte(r.Line), Stream: r.Stream, Created: r.Time}).MarshalJSONBuf(&b); err != nil {
 			d.t.Fatal(err)
 		}
 		b.WriteByte('\n')
@@ -113,7 +113,7 @@ func (d *dockerLog) printLines(n int) {
 		if i%7 == 0 {
 			stream = "stderr"
 		}
-		rec := fakeRecord{stream, d.ts, fmt.Sprintf("line %d\n", i)}
+		rec := fakeRecord{Stream: stream, Time: d.ts, Line: fmt.Sprintf("line %d\n", i)}
 		d.printed = append(d.printed, rec)
 		recs = append(recs, rec)
 	}
@@ -196,7 +196,7 @@ func TestTailCopiesDockerLogFile(t *testing.T) {
 	d.print(last)
 	waitTailed(t, m, d.container(path))
 	checkLines(t, readLines(t, path), criLines(false, append(recs, last)...))
-	if calls := m.docker.(*fakeDocker).logCalls(); len(calls) != 0 {
+	if calls := logCalls(m.docker.(*fakeDocker)); len(calls) != 0 {
 		t.Errorf("Docker's logs API was called: %v", calls)
 	}
 	// Done: the files are closed, and Start of the container running again goes on.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	"github.com/docker/docker/client"
 	"google.golang.org/grpc/codes"
@@ -68,29 +69,30 @@ type class struct {
 
 // classes is the table, in the order it is read. First the classes of containerd's
 // errdefs, which Docker's API errors carry (from their HTTP status or a marker
-// method), each with the code errgrpc gives it (TestCodeAgreesWithErrgrpc): errgrpc
-// itself cannot be asked, as it looks for the class past the Docker client's error,
-// whose Is method it never calls. errdefs' Internal and Unknown are not there: a
-// Docker 500 is only its text, which the classes after them read.
+// method), each with the code errgrpc gives it. errgrpc cannot be asked of the error
+// itself: it finds the class with errdefs.Resolve, which does not see past the Docker
+// client's error (whose Is method it never calls), so the class is found here, with
+// errdefs' own Is functions, and errgrpc gives its code. errdefs' Internal and Unknown
+// are not there: a Docker 500 is only its text, which the classes after them read.
 var classes = []class{
 	{"context deadline", func(err error) bool {
 		return errors.Is(err, context.DeadlineExceeded) || cerrdefs.IsDeadlineExceeded(err)
-	}, codes.DeadlineExceeded},
-	{"context canceled", func(err error) bool { return errors.Is(err, context.Canceled) || cerrdefs.IsCanceled(err) }, codes.Canceled},
-	{"errdefs NotFound", cerrdefs.IsNotFound, codes.NotFound},
-	{"errdefs InvalidArgument", cerrdefs.IsInvalidArgument, codes.InvalidArgument},
-	{"errdefs AlreadyExists", cerrdefs.IsAlreadyExists, codes.AlreadyExists},
-	{"errdefs PermissionDenied", cerrdefs.IsPermissionDenied, codes.PermissionDenied},
-	{"errdefs ResourceExhausted", cerrdefs.IsResourceExhausted, codes.ResourceExhausted},
+	}, errgrpcCode(context.DeadlineExceeded)},
+	{"context canceled", func(err error) bool { return errors.Is(err, context.Canceled) || cerrdefs.IsCanceled(err) }, errgrpcCode(context.Canceled)},
+	{"errdefs NotFound", cerrdefs.IsNotFound, errgrpcCode(cerrdefs.ErrNotFound)},
+	{"errdefs InvalidArgument", cerrdefs.IsInvalidArgument, errgrpcCode(cerrdefs.ErrInvalidArgument)},
+	{"errdefs AlreadyExists", cerrdefs.IsAlreadyExists, errgrpcCode(cerrdefs.ErrAlreadyExists)},
+	{"errdefs PermissionDenied", cerrdefs.IsPermissionDenied, errgrpcCode(cerrdefs.ErrPermissionDenied)},
+	{"errdefs ResourceExhausted", cerrdefs.IsResourceExhausted, errgrpcCode(cerrdefs.ErrResourceExhausted)},
 	{"errdefs FailedPrecondition, Conflict, NotModified", func(err error) bool {
 		return cerrdefs.IsFailedPrecondition(err) || cerrdefs.IsConflict(err) || cerrdefs.IsNotModified(err)
-	}, codes.FailedPrecondition},
-	{"errdefs Aborted", cerrdefs.IsAborted, codes.Aborted},
-	{"errdefs OutOfRange", cerrdefs.IsOutOfRange, codes.OutOfRange},
-	{"errdefs NotImplemented", cerrdefs.IsNotImplemented, codes.Unimplemented},
-	{"errdefs Unavailable", cerrdefs.IsUnavailable, codes.Unavailable},
-	{"errdefs DataLoss", cerrdefs.IsDataLoss, codes.DataLoss},
-	{"errdefs Unauthenticated", cerrdefs.IsUnauthorized, codes.Unauthenticated},
+	}, errgrpcCode(cerrdefs.ErrFailedPrecondition)},
+	{"errdefs Aborted", cerrdefs.IsAborted, errgrpcCode(cerrdefs.ErrAborted)},
+	{"errdefs OutOfRange", cerrdefs.IsOutOfRange, errgrpcCode(cerrdefs.ErrOutOfRange)},
+	{"errdefs NotImplemented", cerrdefs.IsNotImplemented, errgrpcCode(cerrdefs.ErrNotImplemented)},
+	{"errdefs Unavailable", cerrdefs.IsUnavailable, errgrpcCode(cerrdefs.ErrUnavailable)},
+	{"errdefs DataLoss", cerrdefs.IsDataLoss, errgrpcCode(cerrdefs.ErrDataLoss)},
+	{"errdefs Unauthenticated", cerrdefs.IsUnauthorized, errgrpcCode(cerrdefs.ErrUnauthenticated)},
 
 	{"a CNI plugin says the node's CNI configuration or plugins are wrong",
 		cniError(cnitypes.ErrIncompatibleCNIVersion, cnitypes.ErrUnsupportedField, cnitypes.ErrDecodingFailure, cnitypes.ErrInvalidNetworkConfig), codes.FailedPrecondition},
@@ -106,6 +108,9 @@ var classes = []class{
 	{"no space left on a filesystem: dockercri's files, Docker's",
 		either([]error{syscall.ENOSPC, syscall.EDQUOT}, noSpaceWords), codes.ResourceExhausted},
 }
+
+// errgrpcCode is the code errgrpc gives an errdefs class.
+func errgrpcCode(class error) codes.Code { return status.Code(errgrpc.ToGRPC(class)) }
 
 // The words of errors that come as text only: Docker answers with a 500 and the text
 // of containerd's or a registry's error. They are matched outside the text's quoted

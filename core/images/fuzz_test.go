@@ -150,7 +150,7 @@ func FuzzImageSpec(f *testing.F) {
 
 		ctx := context.Background()
 		fake := newFake(testImages()...)
-		fake.registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "101", 1, []string{"nginx:latest"}, nil)
+		fake.Registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "101", 1, []string{"nginx:latest"}, nil)
 		s := newTestService(fake)
 		known := map[string]bool{busyboxID: true, alpineID: true, danglyID: true, pauseID: true, hexID('5'): true}
 
@@ -180,7 +180,7 @@ func FuzzImageSpec(f *testing.F) {
 		if err == nil && !known[pull.ImageRef] {
 			t.Fatalf("PullImage(%q) = %q, an ID the fake never had", spec, pull.ImageRef)
 		}
-		if perr != nil && len(fake.pulls) != 0 {
+		if perr != nil && len(fake.Pulls) != 0 {
 			t.Fatalf("PullImage(%q) reached Docker though pullRef refuses it: %v", spec, perr)
 		}
 
@@ -189,7 +189,7 @@ func FuzzImageSpec(f *testing.F) {
 		if (err != nil) != (rerr != nil) {
 			t.Fatalf("RemoveImage(%q) = %v, resolve = %v", spec, err, rerr)
 		}
-		if err == nil && st.GetImage() != nil && fake.has(st.GetImage().Id) {
+		if err == nil && st.GetImage() != nil && fake.HasImage(st.GetImage().Id) {
 			t.Fatalf("RemoveImage(%q) left image %s in place", spec, st.GetImage().Id)
 		}
 	})
@@ -230,7 +230,7 @@ func FuzzPullStream(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fake := newFake(testImages()...)
-		fake.pullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+		fake.PullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(body)), nil
 		}
 		resp, err := newTestService(fake).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: "busybox"}})

@@ -3,9 +3,7 @@ package images
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
+	"github.com/dockercri/dockercri/engine"
 )
 
 // errStalled is the cause of a pull cancelled for making no progress.
@@ -63,19 +62,11 @@ func (s *Service) pull(ctx context.Context, ref, auth string) error {
 			return err
 		}
 		defer body.Close()
-		dec := json.NewDecoder(body)
-		for {
-			var msg jsonmessage.JSONMessage
-			if err := dec.Decode(&msg); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if msg.Error != nil {
-				return pullError(msg.Error.Message)
-			}
-			watchdog.Reset(s.pullDeadline)
+		err = engine.ReadProgress(body, func() { watchdog.Reset(s.pullDeadline) })
+		if je := (*jsonmessage.JSONError)(nil); errors.As(err, &je) {
+			return pullError(je.Message)
 		}
+		return err
 	}()
 	if err == nil {
 		return nil

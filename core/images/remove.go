@@ -15,17 +15,13 @@ import (
 // as the kubelet's image garbage collector expects. Removing a missing image succeeds,
 // so two removals of one image at once both succeed.
 func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
-	ref, err := resolve(req.GetImage().GetImage())
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	insp, err := s.docker.ImageInspect(ctx, ref)
-	if isGone(err) {
+	insp, found, err := s.inspectSpec(ctx, req.GetImage(), isGone)
+	if err != nil {
+		return nil, err
+	} else if !found {
 		return &runtimeapi.RemoveImageResponse{}, nil
-	} else if err != nil {
-		return nil, grpcerr.Wrap(err, "inspect image "+ref)
 	}
 	// Docker refuses to remove by ID an image that has several names unless forced, and
 	// forcing would also untag images that stopped containers use. Removing each name,

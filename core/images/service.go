@@ -8,7 +8,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/dockercri/dockercri/core/cache"
+	"github.com/dockercri/dockercri/core/dockerview"
 	"github.com/dockercri/dockercri/engine"
 )
 
@@ -28,13 +28,13 @@ type Service struct {
 	mu    sync.Mutex
 	users map[string]string
 	// imageRoot is where Docker keeps images (ImageFsInfo), kept while dockerd runs.
-	imageRoot *cache.Fact[string]
+	imageRoot *dockerview.Fact[string]
 }
 
 // New returns the image service on docker; epoch tells for how long what it learns of
-// dockerd itself holds (cache.Cache.Epoch).
+// dockerd itself holds (dockerview.Cache.Epoch).
 func New(docker engine.Engine, timeout, pullDeadline time.Duration, epoch func() (uint64, bool)) *Service {
-	return &Service{docker: docker, timeout: timeout, pullDeadline: pullDeadline, users: map[string]string{}, imageRoot: cache.NewFact[string](epoch)}
+	return &Service{docker: docker, timeout: timeout, pullDeadline: pullDeadline, users: map[string]string{}, imageRoot: dockerview.NewFact[string](epoch)}
 }
 
 func (s *Service) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

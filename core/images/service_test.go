@@ -114,7 +114,7 @@ func TestImageStatus(t *testing.T) {
 		}
 	}
 	// Docker was asked by the resolved name, not the spec as given.
-	if got := f.inspects[0]; got != "docker.io/library/busybox:latest" {
+	if got := f.ImageInspects[0]; got != "docker.io/library/busybox:latest" {
 		t.Errorf("first inspect by %q, want the normalised name", got)
 	}
 }
@@ -182,11 +182,11 @@ func TestImageStatusErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(testImages()...)
-			f.inspectErr = func(string) error { return tt.inspectErr }
+			f.InspectImageErr = func(string) error { return tt.inspectErr }
 			_, err := newTestService(f).ImageStatus(context.Background(), &runtimeapi.ImageStatusRequest{Image: spec(tt.spec)})
 			wantCode(t, "ImageStatus", err, tt.want)
-			if tt.want == codes.InvalidArgument && f.inspectCount() != 0 {
-				t.Errorf("an invalid spec reached Docker: %q", f.inspects)
+			if tt.want == codes.InvalidArgument && inspectCount(f) != 0 {
+				t.Errorf("an invalid spec reached Docker: %q", f.ImageInspects)
 			}
 		})
 	}
@@ -278,12 +278,12 @@ func TestListImagesErrors(t *testing.T) {
 	_, err := s.ListImages(context.Background(), &runtimeapi.ListImagesRequest{Filter: &runtimeapi.ImageFilter{Image: spec("Not Valid")}})
 	wantCode(t, "ListImages(invalid filter)", err, codes.InvalidArgument)
 
-	f.listErr = cerrdefs.ErrUnavailable
+	failImageList(f, cerrdefs.ErrUnavailable)
 	_, err = s.ListImages(context.Background(), &runtimeapi.ListImagesRequest{})
 	wantCode(t, "ListImages(docker unavailable)", err, codes.Unavailable)
 
-	f.listErr = nil
-	f.inspectErr = func(string) error { return errFake }
+	failImageList(f, nil)
+	f.InspectImageErr = func(string) error { return errFake }
 	_, err = s.ListImages(context.Background(), &runtimeapi.ListImagesRequest{})
 	wantCode(t, "ListImages(inspect fails)", err, codes.Internal)
 }
@@ -291,7 +291,7 @@ func TestListImagesErrors(t *testing.T) {
 func TestListImagesSkipsVanished(t *testing.T) {
 	f := newFake(testImages()...)
 	// Listed, then removed before its inspect.
-	f.extra = []image.Summary{{ID: hexID('7'), RepoTags: []string{"gone:1"}}}
+	f.ExtraImages = []image.Summary{{ID: hexID('7'), RepoTags: []string{"gone:1"}}}
 	resp, err := newTestService(f).ListImages(context.Background(), &runtimeapi.ListImagesRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +313,11 @@ func TestListImagesUserCache(t *testing.T) {
 		return resp.GetImages()
 	}
 	first := list()
-	if n := f.inspectCount(); n != 4 {
+	if n := inspectCount(f); n != 4 {
 		t.Fatalf("first ListImages made %d inspects, want 4", n)
 	}
 	second := list()
-	if n := f.inspectCount(); n != 4 {
+	if n := inspectCount(f); n != 4 {
 		t.Errorf("second ListImages made %d more inspects, want none", n-4)
 	}
 	sortByID := func(imgs []*runtimeapi.Image) {
@@ -335,9 +335,9 @@ func TestListImagesUserCache(t *testing.T) {
 	}
 
 	// An image that goes is forgotten by the next full list.
-	f.mu.Lock()
-	delete(f.images, alpineID)
-	f.mu.Unlock()
+	f.Mu.Lock()
+	delete(f.Images, alpineID)
+	f.Mu.Unlock()
 	list()
 	s.mu.Lock()
 	_, cached := s.users[alpineID]
@@ -350,7 +350,7 @@ func TestListImagesUserCache(t *testing.T) {
 
 func TestUserCacheFilledByStatusAndPull(t *testing.T) {
 	f := newFake(testImages()...)
-	f.registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "101", 1, []string{"nginx:latest"}, nil)
+	f.Registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "101", 1, []string{"nginx:latest"}, nil)
 	s := newTestService(f)
 	ctx := context.Background()
 	for _, name := range []string{"busybox", "alpine:3.20", "registry.k8s.io/pause:3.10", danglyID} {
@@ -361,12 +361,12 @@ func TestUserCacheFilledByStatusAndPull(t *testing.T) {
 	if _, err := s.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("nginx")}); err != nil {
 		t.Fatal(err)
 	}
-	before := f.inspectCount()
+	before := inspectCount(f)
 	resp, err := s.ListImages(ctx, &runtimeapi.ListImagesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.inspectCount() - before; n != 0 {
+	if n := inspectCount(f) - before; n != 0 {
 		t.Errorf("ListImages after ImageStatus and PullImage of every image made %d inspects, want 0", n)
 	}
 	if img := byID(resp.GetImages(), hexID('5')); img.GetUid().GetValue() != 101 {
@@ -445,18 +445,18 @@ func TestRemoveImage(t *testing.T) {
 				t.Fatalf("RemoveImage = %v", err)
 			}
 			want := []string{"busybox:latest", "busybox:1.36", busyboxDigest, busyboxID}
-			if got := f.removedRefs(); !reflect.DeepEqual(got, want) {
+			if got := f.RemovedImages(); !reflect.DeepEqual(got, want) {
 				t.Errorf("removed %q, want every tag, then every digest, then the ID: %q", got, want)
 			}
-			for _, r := range f.removes {
-				if !r.opts.PruneChildren || r.opts.Force {
-					t.Errorf("remove %q with %+v, want PruneChildren and no Force", r.ref, r.opts)
+			for _, r := range f.ImageRemoves {
+				if !r.Opts.PruneChildren || r.Opts.Force {
+					t.Errorf("remove %q with %+v, want PruneChildren and no Force", r.Ref, r.Opts)
 				}
 			}
-			if f.has(busyboxID) {
+			if f.HasImage(busyboxID) {
 				t.Error("busybox is still there")
 			}
-			if !f.has(alpineID) || !f.has(danglyID) || !f.has(pauseID) {
+			if !f.HasImage(alpineID) || !f.HasImage(danglyID) || !f.HasImage(pauseID) {
 				t.Error("another image went too")
 			}
 		})
@@ -468,7 +468,7 @@ func TestRemoveImageUntagged(t *testing.T) {
 	if _, err := newTestService(f).RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: spec(danglyID)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.removedRefs(); !reflect.DeepEqual(got, []string{danglyID}) {
+	if got := f.RemovedImages(); !reflect.DeepEqual(got, []string{danglyID}) {
 		t.Errorf("removed %q, want only the ID (no <none> names)", got)
 	}
 }
@@ -480,7 +480,7 @@ func TestRemoveImageMissing(t *testing.T) {
 			t.Errorf("RemoveImage(%q) = %v, want success", name, err)
 		}
 	}
-	if got := f.removedRefs(); len(got) != 0 {
+	if got := f.RemovedImages(); len(got) != 0 {
 		t.Errorf("removed %q, want nothing", got)
 	}
 }
@@ -488,11 +488,11 @@ func TestRemoveImageMissing(t *testing.T) {
 func TestRemoveImageNotFoundMidway(t *testing.T) {
 	f := newFake(testImages()...)
 	// Another removal got there first: every name and the ID are already gone.
-	f.removeFn = func(ref string) error { return notFound(ref) }
+	f.RemoveImageFn = func(ref string) error { return notFound(ref) }
 	if _, err := newTestService(f).RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: spec("busybox")}); err != nil {
 		t.Fatalf("RemoveImage = %v, want NotFound taken as success", err)
 	}
-	if got := len(f.removedRefs()); got != 4 {
+	if got := len(f.RemovedImages()); got != 4 {
 		t.Errorf("%d removals, want all 4 tried", got)
 	}
 }
@@ -502,17 +502,17 @@ func TestRemoveImageNotFoundMidway(t *testing.T) {
 func TestRemoveImageUnrecognizedID(t *testing.T) {
 	gone := errors.New("Error response from daemon: unrecognized image ID " + busyboxID)
 	f := newFake(testImages()...)
-	f.removeFn = func(string) error { return gone }
+	f.RemoveImageFn = func(string) error { return gone }
 	if _, err := newTestService(f).RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: spec("busybox")}); err != nil {
 		t.Errorf("RemoveImage with every removal unrecognized = %v, want success", err)
 	}
 	f = newFake(testImages()...)
-	f.inspectErr = func(string) error { return gone }
+	f.InspectImageErr = func(string) error { return gone }
 	if _, err := newTestService(f).RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: spec("busybox")}); err != nil {
 		t.Errorf("RemoveImage with inspect unrecognized = %v, want success", err)
 	}
-	if len(f.removes) != 0 {
-		t.Errorf("removed %q of an image Docker does not know", f.removedRefs())
+	if len(f.ImageRemoves) != 0 {
+		t.Errorf("removed %q of an image Docker does not know", f.RemovedImages())
 	}
 }
 
@@ -534,12 +534,12 @@ func TestRemoveImageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(testImages()...)
-			f.inspectErr = func(string) error { return tt.inspectErr }
-			f.removeFn = func(string) error { return tt.removeErr }
+			f.InspectImageErr = func(string) error { return tt.inspectErr }
+			f.RemoveImageFn = func(string) error { return tt.removeErr }
 			_, err := newTestService(f).RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: spec(tt.spec)})
 			wantCode(t, "RemoveImage", err, tt.want)
-			if tt.removeErr != nil && len(f.removes) != 1 {
-				t.Errorf("removals went on after a failure: %q", f.removedRefs())
+			if tt.removeErr != nil && len(f.ImageRemoves) != 1 {
+				t.Errorf("removals went on after a failure: %q", f.RemovedImages())
 			}
 		})
 	}
@@ -548,7 +548,7 @@ func TestRemoveImageErrors(t *testing.T) {
 func TestPullImage(t *testing.T) {
 	f := newFake()
 	nginx := fakeImage(hexID('5'), "", 1, []string{"nginx:latest"}, []string{"nginx@" + hexID('e')})
-	f.registry["docker.io/library/nginx:latest"] = nginx
+	f.Registry["docker.io/library/nginx:latest"] = nginx
 	s := newTestService(f)
 	resp, err := s.PullImage(context.Background(), &runtimeapi.PullImageRequest{
 		Image: spec("nginx"),
@@ -560,13 +560,13 @@ func TestPullImage(t *testing.T) {
 	if resp.ImageRef != nginx.ID {
 		t.Errorf("PullImage ref = %q, want the image ID %q", resp.ImageRef, nginx.ID)
 	}
-	if len(f.pulls) != 1 || f.pulls[0].ref != "docker.io/library/nginx:latest" {
-		t.Fatalf("pulls = %+v, want one of the normalised name", f.pulls)
+	if len(f.Pulls) != 1 || f.Pulls[0].Ref != "docker.io/library/nginx:latest" {
+		t.Fatalf("pulls = %+v, want one of the normalised name", f.Pulls)
 	}
-	if got := decodeHeader(t, f.pulls[0].opts.RegistryAuth); got.Username != "user" || got.Password != "pass" {
+	if got := decodeHeader(t, f.Pulls[0].Opts.RegistryAuth); got.Username != "user" || got.Password != "pass" {
 		t.Errorf("pull sent credentials %+v", got)
 	}
-	if last := f.inspects[len(f.inspects)-1]; last != "docker.io/library/nginx:latest" {
+	if last := f.ImageInspects[len(f.ImageInspects)-1]; last != "docker.io/library/nginx:latest" {
 		t.Errorf("inspected %q after the pull, want the pulled name", last)
 	}
 
@@ -579,11 +579,11 @@ func TestPullImage(t *testing.T) {
 
 func TestPullImageNoAuth(t *testing.T) {
 	f := newFake()
-	f.registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "", 1, []string{"nginx:latest"}, nil)
+	f.Registry["docker.io/library/nginx:latest"] = fakeImage(hexID('5'), "", 1, []string{"nginx:latest"}, nil)
 	if _, err := newTestService(f).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("nginx")}); err != nil {
 		t.Fatal(err)
 	}
-	if h := f.pulls[0].opts.RegistryAuth; h != "" {
+	if h := f.Pulls[0].Opts.RegistryAuth; h != "" {
 		t.Errorf("anonymous pull sent auth %q", h)
 	}
 }
@@ -591,19 +591,19 @@ func TestPullImageNoAuth(t *testing.T) {
 func TestPullImageByDigest(t *testing.T) {
 	f := newFake()
 	ref := "docker.io/library/nginx@" + hexID('e')
-	f.registry[ref] = fakeImage(hexID('5'), "", 1, nil, []string{"nginx@" + hexID('e')})
+	f.Registry[ref] = fakeImage(hexID('5'), "", 1, nil, []string{"nginx@" + hexID('e')})
 	resp, err := newTestService(f).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("nginx@" + hexID('e'))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ImageRef != hexID('5') || f.pulls[0].ref != ref {
-		t.Errorf("pulled %q and got %q", f.pulls[0].ref, resp.ImageRef)
+	if resp.ImageRef != hexID('5') || f.Pulls[0].Ref != ref {
+		t.Errorf("pulled %q and got %q", f.Pulls[0].Ref, resp.ImageRef)
 	}
 }
 
 func TestPullImageStalled(t *testing.T) {
 	f := newFake()
-	f.pullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.PullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
 		return stalledBody{ctx}, nil
 	}
 	s := New(f, testTimeout, 200*time.Millisecond, alwaysLive)
@@ -622,7 +622,7 @@ func TestPullImageStalled(t *testing.T) {
 func TestPullImageStalledBeforeResponse(t *testing.T) {
 	f := newFake()
 	// Docker never answers the request at all.
-	f.pullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.PullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -632,8 +632,8 @@ func TestPullImageStalledBeforeResponse(t *testing.T) {
 
 func TestPullImageSlowButSteady(t *testing.T) {
 	f := newFake()
-	f.registry["docker.io/library/busybox:latest"] = fakeImage(busyboxID, "", 1, []string{"busybox:latest"}, nil)
-	f.pullFn = func(ctx context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.Registry["docker.io/library/busybox:latest"] = fakeImage(busyboxID, "", 1, []string{"busybox:latest"}, nil)
+	f.PullFn = func(ctx context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
 		go func() {
 			// 12 messages 40ms apart: the pull takes ~480ms, more than the deadline, but
@@ -649,9 +649,9 @@ func TestPullImageSlowButSteady(t *testing.T) {
 					return
 				}
 			}
-			f.mu.Lock()
-			f.images[busyboxID] = f.registry["docker.io/library/busybox:latest"]
-			f.mu.Unlock()
+			f.Mu.Lock()
+			f.Images[busyboxID] = f.Registry["docker.io/library/busybox:latest"]
+			f.Mu.Unlock()
 			pw.Close()
 		}()
 		return pr, nil
@@ -667,7 +667,7 @@ func TestPullImageSlowButSteady(t *testing.T) {
 
 func TestPullImageCanceled(t *testing.T) {
 	f := newFake()
-	f.pullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.PullFn = func(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
 		return stalledBody{ctx}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -693,7 +693,7 @@ func TestPullImageStreamError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := newFake()
-		f.pullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+		f.PullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
 			return stream(
 				`{"status":"Pulling from library/busybox","id":"latest"}`,
 				`{"errorDetail":{"message":"`+tt.msg+`"},"error":"`+tt.msg+`"}`,
@@ -705,7 +705,7 @@ func TestPullImageStreamError(t *testing.T) {
 		if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.msg) || !strings.Contains(msg, "docker.io/library/busybox:latest") {
 			t.Errorf("error %q should name the image and carry Docker's message", msg)
 		}
-		if f.inspectCount() != 0 {
+		if inspectCount(f) != 0 {
 			t.Errorf("a failed pull was followed by an inspect")
 		}
 	}
@@ -754,7 +754,7 @@ func TestPullImageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake()
-			f.pullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+			f.PullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
 				if tt.pullErr != nil {
 					return nil, tt.pullErr
 				}
@@ -762,7 +762,7 @@ func TestPullImageErrors(t *testing.T) {
 			}
 			_, err := newTestService(f).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec(tt.spec), Auth: tt.auth})
 			wantCode(t, "PullImage", err, tt.want)
-			if pulled := len(f.pulls) > 0; pulled != tt.pulled {
+			if pulled := len(f.Pulls) > 0; pulled != tt.pulled {
 				t.Errorf("pull reached Docker: %v, want %v", pulled, tt.pulled)
 			}
 		})
@@ -772,7 +772,7 @@ func TestPullImageErrors(t *testing.T) {
 func TestPullImageInspectAfterPullFails(t *testing.T) {
 	f := newFake()
 	// Docker says the pull went fine, yet the image is not there to inspect.
-	f.pullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+	f.PullFn = func(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
 		return stream(`{"status":"Status: Image is up to date for busybox:latest"}`), nil
 	}
 	_, err := newTestService(f).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec("busybox")})
@@ -784,7 +784,7 @@ func TestPullImageInspectAfterPullFails(t *testing.T) {
 
 func TestImageFsInfo(t *testing.T) {
 	f := newFake()
-	f.info.DockerRootDir = t.TempDir()
+	f.SystemInfo.DockerRootDir = t.TempDir()
 	resp, err := newTestService(f).ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -793,11 +793,11 @@ func TestImageFsInfo(t *testing.T) {
 		t.Fatalf("ImageFsInfo = %v, want one filesystem", resp)
 	}
 	fs := resp.ImageFilesystems[0]
-	if fs.GetFsId().GetMountpoint() != f.info.DockerRootDir || fs.UsedBytes == nil || fs.InodesUsed == nil || fs.Timestamp == 0 {
+	if fs.GetFsId().GetMountpoint() != f.SystemInfo.DockerRootDir || fs.UsedBytes == nil || fs.InodesUsed == nil || fs.Timestamp == 0 {
 		t.Errorf("ImageFsInfo = %v", fs)
 	}
 
-	f.info.DockerRootDir = t.TempDir() + "/missing"
+	f.SystemInfo.DockerRootDir = t.TempDir() + "/missing"
 	_, err = newTestService(f).ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{})
 	wantCode(t, "ImageFsInfo(missing root)", err, codes.Internal)
 }
@@ -829,7 +829,7 @@ func (c *countingInfo) Info(ctx context.Context) (system.Info, error) {
 // real work, is asked once while dockerd runs.
 func TestImageFsInfoAsksDockerOnce(t *testing.T) {
 	f := &countingInfo{fakeDocker: newFake()}
-	f.info.DockerRootDir = t.TempDir()
+	f.SystemInfo.DockerRootDir = t.TempDir()
 	s := newTestService(f)
 	for i := 0; i < 3; i++ {
 		if _, err := s.ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{}); err != nil {

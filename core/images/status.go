@@ -13,17 +13,13 @@ import (
 
 // ImageStatus returns the image the spec names; a missing image is a nil image, not an error.
 func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
-	ref, err := resolve(req.GetImage().GetImage())
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	insp, err := s.docker.ImageInspect(ctx, ref)
-	if cerrdefs.IsNotFound(err) {
+	insp, found, err := s.inspectSpec(ctx, req.GetImage(), cerrdefs.IsNotFound)
+	if err != nil {
+		return nil, err
+	} else if !found {
 		return &runtimeapi.ImageStatusResponse{}, nil
-	} else if err != nil {
-		return nil, grpcerr.Wrap(err, "inspect image "+ref)
 	}
 	s.remember(insp)
 	resp := &runtimeapi.ImageStatusResponse{Image: toCRI(insp)}
@@ -35,6 +31,22 @@ func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRe
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
+}
+
+// inspectSpec inspects the image spec names (ImageStatus, RemoveImage); found is false
+// when Docker has no such image, which gone tells by the error.
+func (s *Service) inspectSpec(ctx context.Context, spec *runtimeapi.ImageSpec, gone func(error) bool) (insp image.InspectResponse, found bool, err error) {
+	ref, err := resolve(spec.GetImage())
+	if err != nil {
+		return insp, false, err
+	}
+	insp, err = s.docker.ImageInspect(ctx, ref)
+	if gone(err) {
+		return insp, false, nil
+	} else if err != nil {
+		return insp, false, grpcerr.Wrap(err, "inspect image "+ref)
+	}
+	return insp, true, nil
 }
 
 // verboseInfo is what ImageStatus tells in verbose mode: the image's config as Docker has it.

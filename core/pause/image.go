@@ -6,10 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -141,16 +139,9 @@ func importImage(ctx context.Context, docker engine.Engine, name, goarch string)
 		return err
 	}
 	defer body.Close()
-	dec := json.NewDecoder(body)
-	for {
-		var msg jsonmessage.JSONMessage
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read Docker's progress: %w", err)
-		}
-		if msg.Error != nil {
-			return msg.Error
-		}
+	err = engine.ReadProgress(body, nil)
+	if je := (*jsonmessage.JSONError)(nil); err != nil && !errors.As(err, &je) {
+		return fmt.Errorf("read Docker's progress: %w", err)
 	}
+	return err
 }

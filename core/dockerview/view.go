@@ -1,9 +1,9 @@
-// Package cache keeps dockercri's view of the pod containers Docker holds (those with
+// Package dockerview keeps dockercri's view of the pod containers Docker holds (those with
 // the dockershim type label), filled from one list at start and kept current from
 // Docker's event stream, so that the kubelet's constant polling of lists and statuses
 // costs dockerd nothing. dockercri's own changes are applied at once (Refresh), so a
 // list right after a create or a remove shows it.
-package cache
+package dockerview
 
 import (
 	"context"
@@ -43,8 +43,8 @@ type Change struct {
 	Time int64
 }
 
-// Cache is the view. Its methods are safe for concurrent use.
-type Cache struct {
+// View is the view. Its methods are safe for concurrent use.
+type View struct {
 	docker engine.Engine
 	label  string
 
@@ -82,10 +82,10 @@ const goneTTL = time.Minute
 const subscriberBuffer = 1024
 
 // New returns an empty view of the containers of docker that carry label.
-func New(docker engine.Engine, label string) *Cache {
+func New(docker engine.Engine, label string) *View {
 	// The first load is under way from the start: Run is about to begin it, and a call
 	// that comes first waits for it rather than fail.
-	return &Cache{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{},
+	return &View{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{},
 		loading: make(chan struct{})}
 }
 
@@ -100,7 +100,7 @@ var actions = map[events.Action]bool{
 
 // Run keeps the view current until ctx ends: it follows Docker's events and, whenever
 // the stream (re)starts, lists everything again, since events may have been missed.
-func (c *Cache) Run(ctx context.Context) {
+func (c *View) Run(ctx context.Context) {
 	for delay := 100 * time.Millisecond; ctx.Err() == nil; delay = min(2*delay, 5*time.Second) {
 		evCtx, cancel := context.WithCancel(ctx)
 		msgs, errs := c.docker.Events(evCtx, events.ListOptions{Filters: filters.NewArgs(
@@ -126,7 +126,7 @@ func (c *Cache) Run(ctx context.Context) {
 	}
 }
 
-func (c *Cache) follow(ctx context.Context, msgs <-chan events.Message, errs <-chan error) error {
+func (c *View) follow(ctx context.Context, msgs <-chan events.Message, errs <-chan error) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,7 +142,7 @@ func (c *Cache) follow(ctx context.Context, msgs <-chan events.Message, errs <-c
 }
 
 // beginLoad and endLoad bracket each listing, for the calls that wait for it.
-func (c *Cache) beginLoad() {
+func (c *View) beginLoad() {
 	c.mu.Lock()
 	if c.loading == nil {
 		c.loading = make(chan struct{})
@@ -150,7 +150,7 @@ func (c *Cache) beginLoad() {
 	c.mu.Unlock()
 }
 
-func (c *Cache) endLoad() {
+func (c *View) endLoad() {
 	c.mu.Lock()
 	c.storedDuringLoad = nil
 	if c.loading != nil {
@@ -164,7 +164,7 @@ func (c *Cache) endLoad() {
 // way has loaded it (at start, and after a break of Docker's event stream), and
 // ErrNotSynced when that listing failed, none is under way (Docker is down), or ctx
 // ends first (wrapping ctx's error).
-func (c *Cache) wait(ctx context.Context) error {
+func (c *View) wait(ctx context.Context) error {
 	c.mu.RLock()
 	synced, loading := c.synced, c.loading
 	c.mu.RUnlock()
@@ -186,7 +186,7 @@ func (c *Cache) wait(ctx context.Context) error {
 }
 
 // resync loads every labelled container.
-func (c *Cache) resync(ctx context.Context) error {
+func (c *View) resync(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	list, err := c.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", c.label))})
@@ -221,7 +221,7 @@ func (c *Cache) resync(ctx context.Context) error {
 }
 
 // apply brings one container up to date after an event.
-func (c *Cache) apply(ctx context.Context, m events.Message) {
+func (c *View) apply(ctx context.Context, m events.Message) {
 	var obj *container.InspectResponse
 	if m.Action != events.ActionDestroy {
 		var err error
@@ -240,7 +240,7 @@ func (c *Cache) apply(ctx context.Context, m events.Message) {
 
 // Refresh inspects container id now and updates the view: dockercri calls it after each
 // change it makes. It returns the container, or ErrNotFound once it is gone.
-func (c *Cache) Refresh(ctx context.Context, id string) (*container.InspectResponse, error) {
+func (c *View) Refresh(ctx context.Context, id string) (*container.InspectResponse, error) {
 	obj, err := c.inspect(ctx, id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -252,7 +252,7 @@ func (c *Cache) Refresh(ctx context.Context, id string) (*container.InspectRespo
 	return obj, err
 }
 
-func (c *Cache) inspect(ctx context.Context, id string) (*container.InspectResponse, error) {
+func (c *View) inspect(ctx context.Context, id string) (*container.InspectResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	insp, err := c.docker.ContainerInspect(ctx, id)
@@ -269,7 +269,7 @@ func (c *Cache) inspect(ctx context.Context, id string) (*container.InspectRespo
 }
 
 // store sets the view of id to obj (nil: gone) and returns what it was.
-func (c *Cache) store(id string, obj *container.InspectResponse) *container.InspectResponse {
+func (c *View) store(id string, obj *container.InspectResponse) *container.InspectResponse {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	prev := c.objs[id]
@@ -299,7 +299,7 @@ func (c *Cache) store(id string, obj *container.InspectResponse) *container.Insp
 	return prev
 }
 
-func (c *Cache) setSynced(v bool) {
+func (c *View) setSynced(v bool) {
 	c.mu.Lock()
 	c.synced = v
 	if v {
@@ -310,7 +310,7 @@ func (c *Cache) setSynced(v bool) {
 
 // Epoch numbers the unbroken runs of Docker's event stream: it changes each time the
 // view is listed again after a break. ok is false while the stream is down.
-func (c *Cache) Epoch() (epoch uint64, ok bool) {
+func (c *View) Epoch() (epoch uint64, ok bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.epoch, c.synced
@@ -318,7 +318,7 @@ func (c *Cache) Epoch() (epoch uint64, ok bool) {
 
 // takeGone returns and forgets what the view had of a container removed before its
 // destroy event.
-func (c *Cache) takeGone(id string) *container.InspectResponse {
+func (c *View) takeGone(id string) *container.InspectResponse {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g, ok := c.gone[id]
@@ -330,14 +330,14 @@ func (c *Cache) takeGone(id string) *container.InspectResponse {
 }
 
 // Synced tells whether the view follows Docker now.
-func (c *Cache) Synced() bool {
+func (c *View) Synced() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.synced
 }
 
 // Get returns the container with id, a full id or a unique prefix.
-func (c *Cache) Get(id string) (*container.InspectResponse, error) {
+func (c *View) Get(id string) (*container.InspectResponse, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.synced {
@@ -362,14 +362,14 @@ func (c *Cache) Get(id string) (*container.InspectResponse, error) {
 }
 
 // Len is how many containers the view holds.
-func (c *Cache) Len() int {
+func (c *View) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.objs)
 }
 
 // List returns every container of the view, or ErrNotSynced; see Snapshot.
-func (c *Cache) List(ctx context.Context) ([]*container.InspectResponse, error) {
+func (c *View) List(ctx context.Context) ([]*container.InspectResponse, error) {
 	objs, _, err := c.Snapshot(ctx)
 	return objs, err
 }
@@ -379,7 +379,7 @@ func (c *Cache) List(ctx context.Context) ([]*container.InspectResponse, error) 
 // view changes: read it, never modify it. While the view is being listed (right after
 // a start of dockercri, or a break of Docker's event stream) it waits for that listing,
 // for as long as ctx lets it: Docker is up, and the answer is a moment away.
-func (c *Cache) Snapshot(ctx context.Context) ([]*container.InspectResponse, uint64, error) {
+func (c *View) Snapshot(ctx context.Context) ([]*container.InspectResponse, uint64, error) {
 	if err := c.wait(ctx); err != nil {
 		return nil, 0, err
 	}
@@ -404,14 +404,14 @@ func (c *Cache) Snapshot(ctx context.Context) ([]*container.InspectResponse, uin
 }
 
 // changed is called, c.mu held, on every change of objs.
-func (c *Cache) changed() {
+func (c *View) changed() {
 	c.gen++
 	c.snap = nil
 }
 
 // Subscribe returns a channel of the changes from now on, and the function that ends
 // the subscription. A subscriber too slow to keep up has its channel closed.
-func (c *Cache) Subscribe() (<-chan Change, func()) {
+func (c *View) Subscribe() (<-chan Change, func()) {
 	ch := make(chan Change, subscriberBuffer)
 	c.mu.Lock()
 	c.subs[ch] = struct{}{}
@@ -426,7 +426,7 @@ func (c *Cache) Subscribe() (<-chan Change, func()) {
 	}
 }
 
-func (c *Cache) publish(ch Change) {
+func (c *View) publish(ch Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for sub := range c.subs {

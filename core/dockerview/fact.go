@@ -1,4 +1,4 @@
-package cache
+package dockerview
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type Fact[T any] struct {
 }
 
 // NewFact returns a fact kept for as long as epoch reports the same value and true
-// (Cache.Epoch).
+// (View.Epoch).
 func NewFact[T any](epoch func() (uint64, bool)) *Fact[T] {
 	return &Fact[T]{epoch: epoch}
 }

@@ -1,4 +1,4 @@
-package core
+package server
 
 import (
 	"net"
@@ -17,7 +17,7 @@ import (
 // failed because Docker went away, which is Unavailable, and the kubelet tries again.
 type dockerPresence struct {
 	endpoint string
-	// epoch is the view's (Cache.Epoch): it changes when the view lists Docker again
+	// epoch is the view's (core.Service.Epoch): it changes when the view lists Docker again
 	// after its event stream broke, and is not live while the stream is down.
 	epoch func() (uint64, bool)
 }

@@ -1,4 +1,8 @@
-package core
+// Package server runs dockercri as a process: the CRI services of core on their gRPC
+// server (the socket, or the one systemd passed), the streaming server, the metrics
+// endpoint, the interceptors every call goes through, and the shutdown on a signal.
+// core holds the CRI services only.
+package server
 
 import (
 	"context"
@@ -16,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core"
 	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/core/grpcerr"
 	"github.com/dockercri/dockercri/engine"
@@ -38,16 +43,9 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("docker client for %s: %w", cfg.DockerEndpoint, err)
 	}
 	defer docker.Close()
-	svc := NewService(cfg, docker)
-	// Before any call can write one: a kill during a checkpoint's write left its
-	// temporary file, which nothing else would remove.
-	if err := svc.checkpoints.RemoveTemps(); err != nil {
-		klog.ErrorS(err, "Remove the temporary files of interrupted checkpoint writes")
-	}
-	if err := svc.network.RemoveTemps(); err != nil {
-		klog.ErrorS(err, "Remove the temporary files of interrupted CNI result writes")
-	}
-	metrics.RegisterViewSize(svc.view.Len)
+	svc := core.NewService(cfg, docker)
+	svc.RemoveTemps()
+	metrics.RegisterViewSize(svc.ViewLen)
 	if cfg.MetricsBindAddr != "" {
 		ms, err := metrics.Start(cfg.MetricsBindAddr, cfg.EnablePprof)
 		if err != nil {
@@ -56,12 +54,10 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		defer ms.Stop()
 		klog.InfoS("Serving metrics", "addr", ms.Addr(), "pprof", cfg.EnablePprof)
 	}
-	defer svc.logs.Close()
-	resumeCtx, stopResume := context.WithCancel(ctx)
-	defer stopResume()
-	go svc.resumeLogs(resumeCtx)
-	go svc.view.Run(resumeCtx)
-	go svc.sweepNetworks(resumeCtx, cfg.NetworkSweepInterval)
+	defer svc.Close()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	svc.Run(runCtx)
 
 	streams, err := streaming.Start(streaming.Options{Addr: cfg.StreamingBindAddr, CertFile: cfg.StreamingTLSCertFile, KeyFile: cfg.StreamingTLSKeyFile}, svc.StreamRuntime())
 	if err != nil {
@@ -81,13 +77,13 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 	}
-	cc := calls{slow: cfg.SlowCallThreshold, docker: &dockerPresence{endpoint: cfg.DockerEndpoint, epoch: svc.view.Epoch}}
+	cc := calls{slow: cfg.SlowCallThreshold, docker: &dockerPresence{endpoint: cfg.DockerEndpoint, epoch: svc.Epoch}}
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(cc.unary),
 		grpc.ChainStreamInterceptor(cc.stream),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
-		grpc.ForceServerCodecV2(newAnswerCodec(svc)),
+		grpc.ForceServerCodecV2(core.NewCodec(svc)),
 	)
 	runtimeapi.RegisterRuntimeServiceServer(srv, svc)
 	runtimeapi.RegisterImageServiceServer(srv, svc.Images())

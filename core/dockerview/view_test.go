@@ -1,102 +1,47 @@
-package cache
+package dockerview
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 
-	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/engine/enginetest"
 )
 
 const label = "io.kubernetes.docker.type"
 
-// fakeDocker holds containers and an event stream the test feeds.
-type fakeDocker struct {
-	engine.Engine
-	mu       sync.Mutex
-	objs     map[string]container.InspectResponse
-	inspects int
-	msgs     chan events.Message
-	errs     chan error
-	// listGate, when set, holds every list until it is closed; listErr fails them.
-	listGate chan struct{}
-	listErr  error
-	lists    int
-}
+// The view's tests run on enginetest's Docker; they feed its event stream themselves
+// (Emit), after changing its containers behind the view's back (put).
+type fakeDocker = enginetest.Engine
 
-func newFake() *fakeDocker {
-	return &fakeDocker{objs: map[string]container.InspectResponse{}, msgs: make(chan events.Message), errs: make(chan error, 1)}
-}
+func newFake() *fakeDocker { return enginetest.New() }
 
-func (f *fakeDocker) put(id, state string, labelled bool) {
+// put makes Docker's container id be in state, with the view's label or not, without
+// an event.
+func put(f *fakeDocker, id, state string, labelled bool) {
 	labels := map[string]string{}
 	if labelled {
 		labels[label] = "container"
 	}
-	f.mu.Lock()
-	f.objs[id] = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: id, State: &container.State{Status: state}}, Config: &container.Config{Labels: labels}}
-	f.mu.Unlock()
+	f.Put(container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: id, State: &container.State{Status: state}}, Config: &container.Config{Labels: labels}})
 }
 
-func (f *fakeDocker) del(id string) {
-	f.mu.Lock()
-	delete(f.objs, id)
-	f.mu.Unlock()
-}
-
-func (f *fakeDocker) ContainerList(ctx context.Context, _ container.ListOptions) ([]container.Summary, error) {
-	f.mu.Lock()
-	gate := f.listGate
-	f.lists++
-	f.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+// failLists makes f's container lists fail with err.
+func failLists(f *fakeDocker, err error) {
+	f.Fail = func(method, _ string) error {
+		if method == "ContainerList" {
+			return err
 		}
+		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.listErr != nil {
-		return nil, f.listErr
-	}
-	var out []container.Summary
-	for id, o := range f.objs {
-		if o.Config.Labels[label] != "" {
-			out = append(out, container.Summary{ID: id})
-		}
-	}
-	return out, nil
 }
 
-func (f *fakeDocker) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inspects++
-	o, ok := f.objs[id]
-	if !ok {
-		return o, cerrdefs.ErrNotFound
-	}
-	return o, nil
-}
-
-func (f *fakeDocker) Events(context.Context, events.ListOptions) (<-chan events.Message, <-chan error) {
-	return f.msgs, f.errs
-}
-
-func (f *fakeDocker) event(id string, action events.Action) {
-	f.msgs <- events.Message{Action: action, Actor: events.Actor{ID: id}, TimeNano: time.Now().UnixNano()}
-}
-
-func startCache(t *testing.T, f *fakeDocker) *Cache {
+func startView(t *testing.T, f *fakeDocker) *View {
 	t.Helper()
 	c := New(f, label)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +58,7 @@ func startCache(t *testing.T, f *fakeDocker) *Cache {
 	return c
 }
 
-func state(t *testing.T, c *Cache, id string) string {
+func state(t *testing.T, c *View, id string) string {
 	t.Helper()
 	o, err := c.Get(id)
 	if err != nil {
@@ -124,17 +69,17 @@ func state(t *testing.T, c *Cache, id string) string {
 
 func TestViewFollowsEvents(t *testing.T) {
 	f := newFake()
-	f.put("aaa111", "running", true)
-	f.put("foreign", "running", false)
-	c := startCache(t, f)
+	put(f, "aaa111", "running", true)
+	put(f, "foreign", "running", false)
+	c := startView(t, f)
 	if all, _ := c.List(context.Background()); len(all) != 1 {
 		t.Fatalf("initial view %d objects, want the labelled one only", len(all))
 	}
 	changes, stop := c.Subscribe()
 	defer stop()
 
-	f.put("aaa111", "exited", true)
-	f.event("aaa111", events.ActionDie)
+	put(f, "aaa111", "exited", true)
+	f.Emit("aaa111", events.ActionDie)
 	if ch := <-changes; ch.Action != events.ActionDie || ch.Obj.State.Status != "exited" || ch.Prev.State.Status != "running" {
 		t.Errorf("die change = %+v", ch)
 	}
@@ -143,13 +88,13 @@ func TestViewFollowsEvents(t *testing.T) {
 	}
 
 	// Events that change nothing are not even inspected.
-	before := f.inspects
-	f.event("aaa111", "exec_start: sh")
-	f.put("aaa222", "created", true)
-	f.event("aaa222", events.ActionCreate)
+	before := f.Inspects
+	f.Emit("aaa111", "exec_start: sh")
+	put(f, "aaa222", "created", true)
+	f.Emit("aaa222", events.ActionCreate)
 	<-changes
-	if f.inspects != before+1 {
-		t.Errorf("%d inspects for an exec event and a create, want 1", f.inspects-before)
+	if f.Inspects != before+1 {
+		t.Errorf("%d inspects for an exec event and a create, want 1", f.Inspects-before)
 	}
 	if _, err := c.Get("aaa"); !errors.Is(err, ErrAmbiguous) {
 		t.Errorf("ambiguous prefix: %v", err)
@@ -157,14 +102,14 @@ func TestViewFollowsEvents(t *testing.T) {
 
 	// dockercri's own removal (Refresh) before Docker's destroy event: the event still
 	// says whose container it was.
-	f.del("aaa222")
+	f.Delete("aaa222")
 	if _, err := c.Refresh(context.Background(), "aaa222"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Refresh of a removed container: %v", err)
 	}
 	if _, err := c.Get("aaa222"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("removed container still in view: %v", err)
 	}
-	f.event("aaa222", events.ActionDestroy)
+	f.Emit("aaa222", events.ActionDestroy)
 	if ch := <-changes; ch.Action != events.ActionDestroy || ch.Obj != nil || ch.Prev == nil || ch.Prev.ID != "aaa222" {
 		t.Errorf("destroy change = %+v", ch)
 	}
@@ -172,8 +117,8 @@ func TestViewFollowsEvents(t *testing.T) {
 	// A broken stream: the view is not current until it lists again, and then it is,
 	// in a new epoch.
 	epochBefore, _ := c.Epoch()
-	f.put("bbb333", "running", true) // missed while the stream was down
-	f.errs <- errors.New("stream broke")
+	put(f, "bbb333", "running", true) // missed while the stream was down
+	f.BreakEvents(errors.New("stream broke"))
 	deadline := time.Now().Add(5 * time.Second)
 	for state(t, c, "bbb333") != "running" {
 		if time.Now().After(deadline) {
@@ -188,12 +133,12 @@ func TestViewFollowsEvents(t *testing.T) {
 
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	f := newFake()
-	c := startCache(t, f)
+	c := startView(t, f)
 	changes, stop := c.Subscribe()
 	defer stop()
-	f.put("x", "running", true)
+	put(f, "x", "running", true)
 	for range subscriberBuffer + 1 {
-		f.event("x", events.ActionStart)
+		f.Emit("x", events.ActionStart)
 	}
 	// The last event is applied after f.event returns: wait for the drop before reading.
 	deadline := time.Now().Add(5 * time.Second)
@@ -222,8 +167,8 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 // change gives a new generation whose snapshot shows it.
 func TestSnapshotGenerations(t *testing.T) {
 	f := newFake()
-	f.put("aaa111", "running", true)
-	c := startCache(t, f)
+	put(f, "aaa111", "running", true)
+	c := startView(t, f)
 	changes, stop := c.Subscribe()
 	defer stop()
 	s1, g1, err := c.Snapshot(context.Background())
@@ -233,14 +178,14 @@ func TestSnapshotGenerations(t *testing.T) {
 	if s2, g2, _ := c.Snapshot(context.Background()); g2 != g1 || &s2[0] != &s1[0] {
 		t.Errorf("an unchanged view gave a new snapshot (generation %d → %d)", g1, g2)
 	}
-	f.put("aaa111", "exited", true)
-	f.event("aaa111", events.ActionDie)
+	put(f, "aaa111", "exited", true)
+	f.Emit("aaa111", events.ActionDie)
 	<-changes
 	s3, g3, _ := c.Snapshot(context.Background())
 	if g3 == g1 || len(s3) != 1 || s3[0].State.Status != "exited" {
 		t.Errorf("after die: generation %d (was %d), %d objects", g3, g1, len(s3))
 	}
-	f.del("aaa111")
+	f.Delete("aaa111")
 	if _, err := c.Refresh(context.Background(), "aaa111"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
@@ -250,11 +195,11 @@ func TestSnapshotGenerations(t *testing.T) {
 }
 
 // startGated runs a view of a fake Docker holding one container, whose listings wait
-// until the test closes f.listGate.
-func startGated(t *testing.T) (*fakeDocker, *Cache, context.Context) {
+// until the test closes f.ListGate.
+func startGated(t *testing.T) (*fakeDocker, *View, context.Context) {
 	f := newFake()
-	f.put("aaa111", "running", true)
-	f.listGate = make(chan struct{})
+	put(f, "aaa111", "running", true)
+	f.ListGate = make(chan struct{})
 	c := New(f, label)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -282,17 +227,17 @@ func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
 		}
 		got <- err
 	}()
-	close(f.listGate)
+	close(f.ListGate)
 	if err := <-got; err != nil {
 		t.Fatalf("Snapshot once the first load is done: %v", err)
 	}
 
 	// Docker down: the stream breaks and every listing fails; a snapshot says so
 	// without waiting for its deadline (it waits at most for the try under way).
-	f.mu.Lock()
-	f.listErr = errors.New("connection refused")
-	f.mu.Unlock()
-	f.errs <- errors.New("stream broke")
+	f.Mu.Lock()
+	failLists(f, errors.New("connection refused"))
+	f.Mu.Unlock()
+	f.BreakEvents(errors.New("stream broke"))
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Synced() {
 		if time.Now().After(deadline) {
@@ -313,9 +258,9 @@ func TestSnapshotWaitsForTheFirstLoad(t *testing.T) {
 func TestRefreshDuringTheLoadIsKept(t *testing.T) {
 	f, c, ctx := startGated(t)
 	for {
-		f.mu.Lock()
-		n := f.lists
-		f.mu.Unlock()
+		f.Mu.Lock()
+		n := f.ContainerLists
+		f.Mu.Unlock()
 		if n > 0 {
 			break
 		}
@@ -324,21 +269,21 @@ func TestRefreshDuringTheLoadIsKept(t *testing.T) {
 	// The listing has begun (it is held) and read nothing of bbb222 yet; it will list
 	// what the fake has when let go, so bbb222 is taken out of Docker's list meanwhile
 	// as a listing that read Docker before it was made would not have it.
-	f.put("bbb222", "created", true)
+	put(f, "bbb222", "created", true)
 	if _, err := c.Refresh(ctx, "bbb222"); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	saved := f.objs["bbb222"]
-	delete(f.objs, "bbb222")
-	f.mu.Unlock()
-	close(f.listGate)
+	f.Mu.Lock()
+	saved := f.Containers["bbb222"]
+	delete(f.Containers, "bbb222")
+	f.Mu.Unlock()
+	close(f.ListGate)
 	if _, _, err := c.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.objs["bbb222"] = saved
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Containers["bbb222"] = saved
+	f.Mu.Unlock()
 	if _, err := c.Get("bbb222"); err != nil {
 		t.Errorf("the container refreshed during the listing: %v", err)
 	}
