@@ -1,6 +1,7 @@
 # dockercri: a CRI server for Docker Engine.
 #   make run    build, make sure Docker runs, and serve on /run/dockercri.sock (ARGS= adds flags)
 #   make test   unit tests, then the end-to-end suite against real Docker (as root)
+#   make test-full   make test with the whole node e2e and the e2e on Docker 29's classic store too
 #   make fuzz   each fuzz target for FUZZTIME (a failing input lands in testdata/fuzz)
 #   make e2e-node-vm   the node suite in a VM: cgroup v2, systemd, the .deb (as root)
 #   make critest   the CRI validation suite (cri-tools' critest) against dockercri (as root)
@@ -32,7 +33,7 @@ DEBBIN = $(if $(filter $(DEBGOARCH),$(shell $(GO) env GOARCH)),$(BIN),$(BIN)-lin
 # INSTALLBIN is the binary install installs.
 INSTALLBIN ?= $(BIN)
 
-.PHONY: all build run test unit fuzz e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
+.PHONY: all build run test test-full unit fuzz e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -55,6 +56,11 @@ ENGINE_ENV = $(if $(filter-out 20.10,$(DOCKER)),engine=$$(hack/build-engine.sh $
 test:
 	@MAKE=$(MAKE) hack/stages.sh vet unit fuzz e2e "e2e DOCKER=29 STORE=containerd" critest "critest DOCKER=29 STORE=classic" \
 		"critest DOCKER=29 STORE=containerd" e2e-kubelet e2e-node-vm "e2e-node NODE_E2E_FOCUS_FILE=test/nodee2e/ci-focus.txt"
+
+# test-full: every suite whole, for an issue's resolution (CI runs make test, which fits its time).
+test-full:
+	@MAKE=$(MAKE) hack/stages.sh vet unit fuzz e2e "e2e DOCKER=29 STORE=containerd" "e2e DOCKER=29 STORE=classic" critest \
+		"critest DOCKER=29 STORE=classic" "critest DOCKER=29 STORE=containerd" e2e-kubelet e2e-node-vm e2e-node
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
