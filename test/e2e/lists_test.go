@@ -10,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 
-	"github.com/dockercri/dockercri/core/batch"
 	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
@@ -144,14 +142,7 @@ func TestListsFitTheWire(t *testing.T) {
 	podCfg := &runtimeapi.PodSandboxConfig{Metadata: cfg.GetStatus().GetMetadata()}
 	// Each event carries the statuses of its pod's containers: past 64 of these they
 	// exceed the limit, and the kubelet's client (16 MiB) would end its stream.
-	raw, _ := d.Raw(t)
-	sctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{}, grpc.MaxCallRecvMsgSize(batch.MaxMessage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := receiveEvents(t, stream)
+	events := watchEvents(t, d)
 	created := map[string]bool{}
 	for i := range pods {
 		c := framework.ContainerConfig(fmt.Sprintf("c%d", i), ref, "true")

@@ -146,17 +146,9 @@ func TestContainerEvents(t *testing.T) {
 	t.Parallel()
 	d := env.StartDockercri(t)
 	rt := d.Runtime(t)
-	raw, _ := d.Raw(t)
 	ref := pullBusybox(t, d.Images(t))
 	p := runPod(t, rt, env.SandboxConfig(t, "events"))
-
-	sctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{}, grpc.MaxCallRecvMsgSize(batch.MaxMessage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := receiveEvents(t, stream)
+	got := watchEvents(t, d)
 	// Each step waits for its event: an event carries the pod's state when dockercri
 	// sends it, which on a busy machine can be after the next step.
 	var last int64
@@ -208,10 +200,18 @@ func TestContainerEvents(t *testing.T) {
 	expect(cid, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 }
 
-// receiveEvents waits until the stream is subscribed (dockercri sends its header then)
-// and passes on its events, closing the channel when the stream ends.
-func receiveEvents(t *testing.T, stream runtimeapi.RuntimeService_GetContainerEventsClient) <-chan *runtimeapi.ContainerEventResponse {
+// watchEvents subscribes to d's GetContainerEvents with the kubelet's message limit,
+// waits until the stream is subscribed (dockercri sends its header then) and passes on
+// its events, closing the channel when the stream ends (at the test's end).
+func watchEvents(t *testing.T, d *framework.Dockercri) <-chan *runtimeapi.ContainerEventResponse {
 	t.Helper()
+	raw, _ := d.Raw(t)
+	sctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := raw.GetContainerEvents(sctx, &runtimeapi.GetEventsRequest{}, grpc.MaxCallRecvMsgSize(batch.MaxMessage))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := stream.Header(); err != nil {
 		t.Fatalf("GetContainerEvents: %v", err)
 	}
@@ -221,8 +221,7 @@ func receiveEvents(t *testing.T, stream runtimeapi.RuntimeService_GetContainerEv
 		for {
 			ev, err := stream.Recv()
 			if err != nil {
-				t.Logf("event stream ended: %v", err)
-				return
+				return // the receiver sees the channel closed
 			}
 			got <- ev
 		}

@@ -147,29 +147,27 @@ const clockTick = 100
 // /proc/<pid>/stat: counted in clock ticks, each charged whole to the task it
 // interrupts, so short bursts are sampled rather than timed (see ProcessRunTime).
 func ProcessCPU(pid int) (time.Duration, error) {
+	return statTicks(pid, 11, 12) // utime, stime
+}
+
+// statTicks is the sum of fields i and j (clock ticks) of /proc/<pid>/stat, counted from
+// after the command name, which may hold spaces.
+func statTicks(pid, i, j int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	// The command name may hold spaces: fields count from after its closing paren.
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTick, nil
+	a, _ := strconv.ParseInt(f[i], 10, 64)
+	c, _ := strconv.ParseInt(f[j], 10, 64)
+	return time.Duration(a+c) * time.Second / clockTick, nil
 }
 
 // ChildrenCPU is the CPU time (user + system) of the children process pid has waited
 // for, theirs included (cutime and cstime of /proc/<pid>/stat): what the programs it ran,
 // CNI plugins for dockercri, spent.
 func ChildrenCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	cutime, _ := strconv.ParseInt(f[13], 10, 64)
-	cstime, _ := strconv.ParseInt(f[14], 10, 64)
-	return time.Duration(cutime+cstime) * time.Second / clockTick, nil
+	return statTicks(pid, 13, 14) // cutime, cstime
 }
 
 // MachineCPU is the CPU time every CPU of the machine has spent busy so far (not idle
