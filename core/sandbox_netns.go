@@ -18,10 +18,11 @@ import (
 // which finds the pod's masquerading rules by that interface's addresses, left them
 // behind. containerd and CRI-O pin the namespaces they make in the same way.
 
+// netnsDir holds the pins, one file per sandbox.
+func (s *Service) netnsDir() string { return filepath.Join(s.cfg.RootDirectory, "netns") }
+
 // netnsPin is where sandbox id's network namespace is pinned.
-func (s *Service) netnsPin(id string) string {
-	return filepath.Join(s.cfg.RootDirectory, "netns", id)
-}
+func (s *Service) netnsPin(id string) string { return filepath.Join(s.netnsDir(), id) }
 
 // pinNetNS pins the network namespace of process pid at path, replacing a pin left
 // there before.
@@ -80,7 +81,7 @@ func (s *Service) dropNetNS(id string) {
 
 // pinnedIDs are the sandboxes whose network namespaces have a pin.
 func (s *Service) pinnedIDs() []string {
-	entries, err := os.ReadDir(filepath.Dir(s.netnsPin("x")))
+	entries, err := os.ReadDir(s.netnsDir())
 	if err != nil {
 		return nil
 	}

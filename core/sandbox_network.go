@@ -37,10 +37,11 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 	if netns == "" {
 		return status.Errorf(codes.Internal, "sandbox %s stopped before its network was set up", id)
 	}
-	if err := pinNetNS(s.netnsPin(id), insp.State.Pid); err != nil {
+	pin := s.netnsPin(id)
+	if err := pinNetNS(pin, insp.State.Pid); err != nil {
 		klog.ErrorS(err, "Give the plugins the pause process's network namespace unpinned", "podSandboxID", id)
 	} else {
-		netns = s.netnsPin(id)
+		netns = pin
 	}
 	m := cfg.GetMetadata()
 	pod := network.Pod{
@@ -74,7 +75,6 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 	}
 	switch {
 	case cp != nil && (cp.Network == "" || cp.NetworkTornDown):
-		s.dropNetNS(insp.ID) // when dockercri stopped between the DEL and the unpinning
 		return nil
 	case cp == nil && (insp.HostConfig == nil || insp.HostConfig.NetworkMode.IsHost() || !s.network.Enabled()):
 		return nil
@@ -94,13 +94,15 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 	if err := s.network.TearDown(ctx, pod, name); err != nil {
 		return networkError(err, "sandbox "+insp.ID)
 	}
+	// Unpinned before the checkpoint says the DEL is done: a crash in between leads to
+	// one more DEL (idempotent), never to a pin nothing would drop.
+	s.dropNetNS(insp.ID)
 	if cp != nil {
 		cp.NetworkTornDown = true
 		if err := s.checkpoints.Save(insp.ID, cp); err != nil {
 			return grpcerr.Wrap(err, "checkpoint sandbox "+insp.ID)
 		}
 	}
-	s.dropNetNS(insp.ID)
 	return nil
 }
 
