@@ -72,16 +72,7 @@ func webRuns(t *testing.T, n *node) {
 	}
 
 	// Logs, through the kubelet's API.
-	if err := framework.WaitFor(30*time.Second, func() error {
-		b, err := k.Get("/containerLogs/default/" + p.Name + "/logger")
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(string(b), "tick 2") {
-			return fmt.Errorf("logs: %q", b)
-		}
-		return nil
-	}); err != nil {
+	if err := k.WaitLog(p.Name, "logger", "tick 2", 30*time.Second); err != nil {
 		t.Error(err)
 	}
 

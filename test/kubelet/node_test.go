@@ -5,7 +5,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,15 +116,5 @@ func withMemoryLimit(p *corev1.Pod, limit string) *corev1.Pod {
 
 // sandboxIDs are the CRI pod ids dockercri lists.
 func (n *node) sandboxIDs(t *testing.T) []string {
-	t.Helper()
-	pods, err := n.cri.Runtime(t).ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, p := range pods {
-		ids = append(ids, p.Id)
-	}
-	slices.Sort(ids)
-	return ids
+	return n.cri.SandboxIDs(t, &runtimeapi.PodSandboxFilter{})
 }

@@ -77,16 +77,7 @@ func kubeletRuns(t *testing.T) {
 		t.Errorf("pids.max of the pod's slice %q, want the kubelet's podPidsLimit %d", got, podPidsLimit)
 	}
 
-	if err := framework.WaitFor(slow, func() error {
-		b, err := k.Get("/containerLogs/default/" + p.Name + "/logger")
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(string(b), "tick 2") {
-			return fmt.Errorf("logs: %q", b)
-		}
-		return nil
-	}); err != nil {
+	if err := k.WaitLog(p.Name, "logger", "tick 2", slow); err != nil {
 		t.Error(err)
 	}
 	if out, err := k.Post("/run/default/" + p.Name + "/web?cmd=" + url.QueryEscape("cat /www/index.html")); err != nil || strings.TrimSpace(string(out)) != "hello-from-web" {

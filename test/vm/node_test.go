@@ -142,15 +142,5 @@ func runningIDs(t *testing.T) []string {
 
 // readyPods are the ids of the pods dockercri reports ready.
 func readyPods(t *testing.T) []string {
-	t.Helper()
-	pods, err := cri.Runtime(t).ListPodSandbox(ctx(t), &runtimeapi.PodSandboxFilter{State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, p := range pods {
-		ids = append(ids, p.Id)
-	}
-	slices.Sort(ids)
-	return ids
+	return cri.SandboxIDs(t, &runtimeapi.PodSandboxFilter{State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,21 @@ func (d *Dockercri) Raw(t testing.TB) (runtimeapi.RuntimeServiceClient, runtimea
 		t.Fatal(d.rawErr)
 	}
 	return runtimeapi.NewRuntimeServiceClient(d.raw), runtimeapi.NewImageServiceClient(d.raw)
+}
+
+// SandboxIDs are the ids, sorted, of the sandboxes d lists with filter.
+func (d *Dockercri) SandboxIDs(t testing.TB, filter *runtimeapi.PodSandboxFilter) []string {
+	t.Helper()
+	pods, err := d.Runtime(t).ListPodSandbox(context.Background(), filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(pods))
+	for _, p := range pods {
+		ids = append(ids, p.Id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // RunCommand runs the dockercri binary with args to its end and returns its output.

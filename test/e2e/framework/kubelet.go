@@ -211,6 +211,21 @@ func (k *Kubelet) URL(path string) string {
 // Get fetches path from the kubelet's API.
 func (k *Kubelet) Get(path string) ([]byte, error) { return k.do(http.MethodGet, path) }
 
+// WaitLog waits within timeout until the log of container of pod (namespace default),
+// read through the kubelet's API, holds want.
+func (k *Kubelet) WaitLog(pod, container, want string, timeout time.Duration) error {
+	return WaitFor(timeout, func() error {
+		b, err := k.Get("/containerLogs/default/" + pod + "/" + container)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), want) {
+			return fmt.Errorf("logs of %s/%s: %q, want %q in them", pod, container, b, want)
+		}
+		return nil
+	})
+}
+
 // Post posts to path on the kubelet's API (as /run, the kubelet's one-shot exec, wants).
 func (k *Kubelet) Post(path string) ([]byte, error) { return k.do(http.MethodPost, path) }
 
