@@ -170,7 +170,10 @@ func (m *Manager) tails(c Container) bool {
 	if m.watch == nil || c.DockerLog == "" {
 		return false
 	}
-	if _, err := os.Stat(c.DockerLog); err != nil {
+	// Docker's directory of the container, not the file: a container printing fast has
+	// Docker rotate its file every few milliseconds, and between the rename and the
+	// creation of the next there is none.
+	if _, err := os.Stat(filepath.Dir(c.DockerLog)); err != nil {
 		klog.V(2).InfoS("Docker's log file is not on this host: copying through Docker's logs API", "containerID", c.ID, "dockerLog", c.DockerLog)
 		return false
 	}

@@ -440,7 +440,8 @@ func TestTailOrStream(t *testing.T) {
 	if !m.tails(d.container(path)) {
 		t.Error("a new container is not copied from Docker's log file")
 	}
-	if m.tails(Container{ID: "c1", Path: path}) || m.tails(Container{ID: "c1", Path: path, DockerLog: d.path + ".nowhere"}) {
+	elsewhere := filepath.Join(t.TempDir(), "c1", "c1-json.log") // Docker's directory is not here
+	if m.tails(Container{ID: "c1", Path: path}) || m.tails(Container{ID: "c1", Path: path, DockerLog: elsewhere}) {
 		t.Error("a container without Docker's log file is copied from it")
 	}
 	os.WriteFile(path, []byte("2026-01-02T03:04:05Z stdout F old\n"), 0o600)
@@ -455,6 +456,29 @@ func TestTailOrStream(t *testing.T) {
 	os.WriteFile(tailPath(state, "c1"), []byte(`{}`), 0o600)
 	if !m.tails(d.container(path)) {
 		t.Error("a container with a tailer's position file is not copied from Docker's log file")
+	}
+}
+
+// A container started while Docker rotates its file (renamed, the next not created
+// yet: a container printing fast has Docker do so every few milliseconds) is copied
+// from Docker's files all the same, not through the logs API.
+func TestTailStartsMidRotation(t *testing.T) {
+	d := newDockerLog(t, "c1", 0, 0)
+	d.printLines(5)
+	d.f.Close()
+	if err := os.Rename(d.path, d.path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	m := newTailManager(t, t.TempDir())
+	path := filepath.Join(t.TempDir(), "0.log")
+	m.Start(d.container(path))
+	waitLines(t, 5, path)
+	d.open()
+	d.printLines(5)
+	waitTailed(t, m, d.container(path))
+	checkLines(t, readLines(t, path), d.want())
+	if calls := logCalls(m.docker.(*fakeDocker)); len(calls) != 0 {
+		t.Errorf("Docker's logs API was called: %v", calls)
 	}
 }
 

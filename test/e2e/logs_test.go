@@ -58,7 +58,8 @@ func TestContainerLogFromDockerFile(t *testing.T) {
 		}
 		return nil
 	}); err != nil {
-		t.Fatal(err)
+		calls := framework.ScrapeMetrics(t, addr).Value("dockercri_docker_request_duration_seconds", map[string]string{"operation": "GET /containers/{id}/logs"})
+		t.Fatalf("%v; %v calls of Docker's logs API\n%s", err, calls, describeLogCopy(t, d, docker, id))
 	}
 	if got := fullLines(readCRILog(t, p.logPath(c)), "stdout"); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("stdout: %d lines, want 1..%d", len(got), lines)
@@ -114,6 +115,37 @@ func TestContainerLogFromDockerFile(t *testing.T) {
 			t.Errorf("dockercri holds %s open after the container exited", target)
 		}
 	}
+}
+
+// describeLogCopy tells where the copy of a container's json-file stands: Docker's
+// files, dockercri's position file, and dockercri's inotify watches.
+func describeLogCopy(t *testing.T, d *framework.Dockercri, docker *framework.Dockerd, id string) string {
+	var b strings.Builder
+	insp, err := docker.Client.ContainerInspect(ctx(t), id)
+	if err != nil {
+		return err.Error()
+	}
+	names, _ := filepath.Glob(insp.LogPath + "*")
+	for _, name := range names {
+		data, _ := os.ReadFile(name)
+		var st syscall.Stat_t
+		_ = syscall.Stat(name, &st)
+		fmt.Fprintf(&b, "%s: inode %d, %d bytes, %d lines\n", filepath.Base(name), st.Ino, len(data), bytes.Count(data, []byte("\n")))
+	}
+	pos, _ := filepath.Glob(filepath.Join(d.Dir, "state", "logs", "*.tail"))
+	for _, name := range pos {
+		data, _ := os.ReadFile(name)
+		fmt.Fprintf(&b, "%s: %s\n", filepath.Base(name), data)
+	}
+	pid := d.Process().Pid()
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.Contains(target, "inotify") {
+			info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+			fmt.Fprintf(&b, "inotify fd %s:\n%s", fd.Name(), info)
+		}
+	}
+	return b.String()
 }
 
 // dockercri is killed -9 while a container prints and Docker rotates its json-file
