@@ -13,78 +13,33 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 
-	"github.com/dockercri/dockercri/engine"
+	"github.com/dockercri/dockercri/engine/enginetest"
 )
 
-// fakeEngine is a Docker that knows images by name. It embeds engine.Engine to satisfy
-// the interface; Ensure calls nothing but ImageInspect and ImageImport (anything else
-// would panic).
-type fakeEngine struct {
-	engine.Engine
-
-	mu      sync.Mutex
-	images  map[string]bool
-	inspect int
-	imports []importCall
-
-	inspectErr error
-	importErr  error
-	// stream is what ImageImport answers; a success message when empty.
-	stream string
-	// beforeImport runs as ImageImport starts, without mu held.
-	beforeImport func()
+// imports are the imports e was asked for.
+func imports(e *enginetest.Engine) []enginetest.ImportCall {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	return slices.Clone(e.Imports)
 }
 
-type importCall struct {
-	source, ref string
-	rootfs      []byte
-	opts        image.ImportOptions
+// inspects is how many times e was asked to inspect an image.
+func inspects(e *enginetest.Engine) int {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	return len(e.ImageInspects)
 }
 
-func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inspect++
-	if f.inspectErr != nil {
-		return image.InspectResponse{}, f.inspectErr
-	}
-	if !f.images[ref] {
-		return image.InspectResponse{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
-	}
-	return image.InspectResponse{ID: "sha256:0123", RepoTags: []string{ref}}, nil
-}
-
-func (f *fakeEngine) ImageImport(_ context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error) {
-	if f.beforeImport != nil {
-		f.beforeImport()
-	}
-	rootfs, err := io.ReadAll(src.Source)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.imports = append(f.imports, importCall{source: src.SourceName, ref: ref, rootfs: rootfs, opts: opts})
-	if f.importErr != nil {
-		return nil, f.importErr
-	}
-	stream := f.stream
-	if stream == "" {
-		stream = `{"status":"sha256:0123"}` + "\r\n"
-		if f.images == nil {
-			f.images = map[string]bool{}
+// beforeImport makes e run fn as each import starts, without e.Mu held.
+func beforeImport(e *enginetest.Engine, fn func()) *enginetest.Engine {
+	e.Fail = func(method, _ string) error {
+		if method == "ImageImport" {
+			fn()
 		}
-		f.images[ref] = true
+		return nil
 	}
-	return io.NopCloser(strings.NewReader(stream)), nil
-}
-
-func (f *fakeEngine) importCalls() []importCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.imports)
+	return e
 }
 
 // testArch is the architecture the tests but TestEnsureImportsWhenMissing ask for.
@@ -107,7 +62,7 @@ func TestEnsureImportsWhenMissing(t *testing.T) {
 
 func testEnsureImports(t *testing.T, goarch string) {
 	name := mustName(t, goarch)
-	f := &fakeEngine{}
+	f := enginetest.New()
 	got, err := Ensure(context.Background(), f, goarch)
 	if err != nil {
 		t.Fatal(err)
@@ -115,27 +70,27 @@ func testEnsureImports(t *testing.T, goarch string) {
 	if got != name {
 		t.Errorf("Ensure = %q, want %q", got, name)
 	}
-	imports := f.importCalls()
-	if len(imports) != 1 {
-		t.Fatalf("%d imports, want 1", len(imports))
+	calls := imports(f)
+	if len(calls) != 1 {
+		t.Fatalf("%d imports, want 1", len(calls))
 	}
-	imp := imports[0]
-	if imp.ref != name {
-		t.Errorf("imported as %q, want %q", imp.ref, name)
+	imp := calls[0]
+	if imp.Ref != name {
+		t.Errorf("imported as %q, want %q", imp.Ref, name)
 	}
-	if imp.source != "-" {
-		t.Errorf("import source name %q, want \"-\" (the body)", imp.source)
+	if imp.Source != "-" {
+		t.Errorf("import source name %q, want \"-\" (the body)", imp.Source)
 	}
-	if want := []string{`CMD ["/pause"]`}; !slices.Equal(imp.opts.Changes, want) {
-		t.Errorf("import changes %q, want %q", imp.opts.Changes, want)
+	if want := []string{`CMD ["/pause"]`}; !slices.Equal(imp.Opts.Changes, want) {
+		t.Errorf("import changes %q, want %q", imp.Opts.Changes, want)
 	}
-	if imp.opts.Platform != "linux/"+goarch {
-		t.Errorf("import platform %q, want linux/%s", imp.opts.Platform, goarch)
+	if imp.Opts.Platform != "linux/"+goarch {
+		t.Errorf("import platform %q, want linux/%s", imp.Opts.Platform, goarch)
 	}
-	if imp.opts.Tag != "" || imp.opts.Message != "" {
-		t.Errorf("import options %+v, want only the CMD change and the platform", imp.opts)
+	if imp.Opts.Tag != "" || imp.Opts.Message != "" {
+		t.Errorf("import options %+v, want only the CMD change and the platform", imp.Opts)
 	}
-	if rootfs, _ := RootFS(goarch); !bytes.Equal(imp.rootfs, rootfs) {
+	if rootfs, _ := RootFS(goarch); !bytes.Equal(imp.Data, rootfs) {
 		t.Errorf("imported something other than the RootFS of %s", goarch)
 	}
 
@@ -143,41 +98,38 @@ func testEnsureImports(t *testing.T, goarch string) {
 	if got, err := Ensure(context.Background(), f, goarch); err != nil || got != name {
 		t.Errorf("second Ensure = %q, %v; want %q", got, err, name)
 	}
-	if n := len(f.importCalls()); n != 1 {
+	if n := len(imports(f)); n != 1 {
 		t.Errorf("%d imports after a second Ensure, want still 1", n)
 	}
 }
 
 func TestEnsurePresent(t *testing.T) {
 	name := mustName(t, testArch)
-	f := &fakeEngine{images: map[string]bool{name: true}}
+	f := enginetest.New(enginetest.Image(enginetest.HexID('a'), "", 1, []string{name}, nil))
 	got, err := Ensure(context.Background(), f, testArch)
 	if err != nil || got != name {
 		t.Fatalf("Ensure = %q, %v; want %q", got, err, name)
 	}
-	if n := len(f.importCalls()); n != 0 {
+	if n := len(imports(f)); n != 0 {
 		t.Errorf("%d imports of an image Docker has, want 0", n)
 	}
 }
 
 func TestEnsureConcurrent(t *testing.T) {
 	const callers = 16
-	f := &fakeEngine{}
+	f := enginetest.New()
 	// Hold the import until every caller has seen the image missing: each inspects
 	// once before waiting for the import, and the importer once more.
-	f.beforeImport = func() {
+	beforeImport(f, func() {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
-			f.mu.Lock()
-			n := f.inspect
-			f.mu.Unlock()
-			if n >= callers+1 {
+			if inspects(f) >= callers+1 {
 				return
 			}
 			time.Sleep(time.Millisecond)
 		}
 		t.Error("callers did not all inspect before the import")
-	}
+	})
 	var wg sync.WaitGroup
 	names := make([]string, callers)
 	errs := make([]error, callers)
@@ -190,23 +142,40 @@ func TestEnsureConcurrent(t *testing.T) {
 			t.Errorf("caller %d: %q, %v", i, names[i], errs[i])
 		}
 	}
-	if n := len(f.importCalls()); n != 1 {
+	if n := len(imports(f)); n != 1 {
 		t.Errorf("%d imports by %d concurrent callers, want 1", n, callers)
 	}
 }
 
 func TestEnsureErrors(t *testing.T) {
 	down := cerrdefs.ErrUnavailable.WithMessage("Cannot connect to the Docker daemon")
+	inspectDown := func() *enginetest.Engine {
+		e := enginetest.New()
+		e.InspectImageErr = func(string) error { return down }
+		return e
+	}
+	// importAnswers is a Docker that answers an import with err, or with the progress
+	// messages msgs.
+	importAnswers := func(err error, msgs ...string) *enginetest.Engine {
+		e := enginetest.New()
+		e.ImportFn = func(context.Context, image.ImportSource, string, image.ImportOptions) (io.ReadCloser, error) {
+			if err != nil {
+				return nil, err
+			}
+			return enginetest.Stream(msgs...), nil
+		}
+		return e
+	}
 	for _, tc := range []struct {
 		name        string
-		f           *fakeEngine
+		f           *enginetest.Engine
 		wantImports int
 		want        string
 	}{
-		{"inspect fails", &fakeEngine{inspectErr: down}, 0, "inspect pause image"},
-		{"import refused", &fakeEngine{importErr: errors.New("boom")}, 1, "import pause image"},
-		{"error in the stream", &fakeEngine{stream: `{"status":"Importing"}` + "\n" + `{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}` + "\n"}, 1, "no space left on device"},
-		{"garbled stream", &fakeEngine{stream: `{"status":`}, 1, "progress"},
+		{"inspect fails", inspectDown(), 0, "inspect pause image"},
+		{"import refused", importAnswers(errors.New("boom")), 1, "import pause image"},
+		{"error in the stream", importAnswers(nil, `{"status":"Importing"}`, `{"errorDetail":{"message":"no space left on device"},"error":"no space left on device"}`), 1, "no space left on device"},
+		{"garbled stream", importAnswers(nil, `{"status":`), 1, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Ensure(context.Background(), tc.f, testArch)
@@ -216,13 +185,13 @@ func TestEnsureErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
-			if n := len(tc.f.importCalls()); n != tc.wantImports {
+			if n := len(imports(tc.f)); n != tc.wantImports {
 				t.Errorf("%d imports, want %d", n, tc.wantImports)
 			}
 		})
 	}
 	t.Run("inspect error kept", func(t *testing.T) {
-		_, err := Ensure(context.Background(), &fakeEngine{inspectErr: down}, testArch)
+		_, err := Ensure(context.Background(), inspectDown(), testArch)
 		if !cerrdefs.IsUnavailable(err) {
 			t.Errorf("error %v does not wrap Docker's Unavailable", err)
 		}
@@ -231,7 +200,7 @@ func TestEnsureErrors(t *testing.T) {
 
 func TestEnsureCancelledWhileWaiting(t *testing.T) {
 	release := make(chan struct{})
-	slow := &fakeEngine{beforeImport: func() { <-release }}
+	slow := beforeImport(enginetest.New(), func() { <-release })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -245,7 +214,7 @@ func TestEnsureCancelledWhileWaiting(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Ensure(ctx, &fakeEngine{}, testArch); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Ensure(ctx, enginetest.New(), testArch); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Ensure waiting for another's import past its deadline: %v, want DeadlineExceeded", err)
 	}
 	close(release)
@@ -253,12 +222,12 @@ func TestEnsureCancelledWhileWaiting(t *testing.T) {
 }
 
 func TestEnsureUnknownArchitecture(t *testing.T) {
-	f := &fakeEngine{}
+	f := enginetest.New()
 	got, err := Ensure(context.Background(), f, "riscv64")
 	if err == nil || got != "" {
 		t.Fatalf("Ensure for riscv64 = %q, %v; want an error (no program)", got, err)
 	}
-	if f.inspect != 0 || len(f.importCalls()) != 0 {
-		t.Errorf("%d inspects, %d imports for an architecture without a program, want none", f.inspect, len(f.importCalls()))
+	if inspects(f) != 0 || len(imports(f)) != 0 {
+		t.Errorf("%d inspects, %d imports for an architecture without a program, want none", inspects(f), len(imports(f)))
 	}
 }

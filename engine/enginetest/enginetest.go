@@ -13,6 +13,7 @@ package enginetest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -73,7 +74,7 @@ type Engine struct {
 	ListGate chan struct{}
 	// InspectImageErr fails ImageInspect of ref.
 	InspectImageErr func(ref string) error
-	// PullFn, LogsFn and ImportFn serve their call instead.
+	// PullFn, LogsFn and ImportFn serve their call instead; it is recorded still.
 	PullFn   func(ctx context.Context, ref string, opts image.PullOptions) (io.ReadCloser, error)
 	LogsFn   func(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error)
 	ImportFn func(ctx context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error)
@@ -1090,26 +1091,28 @@ func (e *Engine) RemovedImages() []string {
 }
 
 // ImageImport reads the whole source and lands an image under ref, whose id is the
-// digest of what it read.
+// digest of what it read. The call is recorded also when ImportFn serves it, which
+// reads the source again.
 func (e *Engine) ImageImport(ctx context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error) {
 	if err := e.fail("ImageImport", ref); err != nil {
 		return nil, err
-	}
-	e.Mu.Lock()
-	fn := e.ImportFn
-	e.Mu.Unlock()
-	if fn != nil {
-		return fn(ctx, src, ref, opts)
 	}
 	data, err := io.ReadAll(src.Source)
 	if err != nil {
 		return nil, err
 	}
+	e.Mu.Lock()
+	e.Imports = append(e.Imports, ImportCall{Source: src.SourceName, Ref: ref, Data: data, Opts: opts})
+	fn := e.ImportFn
+	e.Mu.Unlock()
+	if fn != nil {
+		src.Source = bytes.NewReader(data)
+		return fn(ctx, src, ref, opts)
+	}
 	sum := sha256.Sum256(data)
 	id := "sha256:" + hex.EncodeToString(sum[:])
 	e.Mu.Lock()
 	defer e.Mu.Unlock()
-	e.Imports = append(e.Imports, ImportCall{Source: src.SourceName, Ref: ref, Data: data, Opts: opts})
 	e.Images[id] = Image(id, "", int64(len(data)), []string{ref}, nil)
 	return Stream(`{"status":"` + id + `"}`), nil
 }
