@@ -85,8 +85,11 @@ FUZZFLAGS ?=
 fuzz:
 	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZFLAGS='$(FUZZFLAGS)' hack/fuzz.sh
 
+# e2e: the end-to-end suite (test/e2e), then core/crilog's tests of the logs-API copier
+# against the same Docker Engine (TestDocker*; the package's other tests are make unit's).
 e2e: build
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 30m ./test/e2e/...
+	$(ENGINE_ENV) $(GO) test -count=1 -tags e2e -timeout 10m -run '^TestDocker' ./core/crilog/
 
 # kubelet: the kubelet of the Kubernetes release hack/kubelet/go.mod pins, built from the
 # Go module proxy (a few minutes the first time, then from Go's build cache).

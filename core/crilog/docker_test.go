@@ -3,9 +3,7 @@
 package crilog
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,96 +15,66 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+
+	"github.com/dockercri/dockercri/test/e2e/framework"
 )
 
-// These tests run against the local Docker Engine, when /var/run/docker.sock answers,
-// so they are behind the e2e build tag (`go test -tags e2e ./core/crilog`), out of the
-// unit tests, which need no Docker. They import a tiny image made of the host's static
-// busybox and remove all they create.
+// These tests run the logs-API copier against a real Docker Engine's framing (TTY, 16
+// KiB pieces, resuming after a crash), so they are behind the e2e build tag, out of the
+// unit tests, which need no Docker; make e2e runs them. They run on the Docker the e2e
+// suite runs on (framework.SuiteDockerd): a dockerd of their own of the engine
+// DOCKERCRI_ENGINE_BIN names (make e2e DOCKER=29), else the node's at
+// /var/run/docker.sock. They import a tiny busybox image and remove all they create.
 
-const (
-	dockerHost = "unix:///var/run/docker.sock"
-	busybox    = "/usr/bin/busybox"
-)
-
-// localDocker returns a client of the local Docker, or skips the test.
-func localDocker(t *testing.T) *client.Client {
+// suiteDocker returns a client of the e2e suite's Docker, stopped at the test's end if
+// the test started it.
+func suiteDocker(t *testing.T) *client.Client {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("skipped with -short: uses the local Docker")
+		t.Skip("skipped with -short: uses Docker")
 	}
-	if _, err := os.Stat(busybox); err != nil {
-		t.Skipf("skipped: no static busybox to build the test image from: %v", err)
-	}
-	cli, err := client.NewClientWithOpts(client.WithHost(dockerHost), client.WithAPIVersionNegotiation())
+	d, err := framework.SuiteDockerd(t.TempDir())
 	if err != nil {
-		t.Skipf("skipped: Docker client: %v", err)
+		t.Fatalf("Docker: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		cli.Close()
-		t.Skipf("skipped: Docker does not answer at %s: %v", dockerHost, err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
-// busyboxImage imports an image holding /bin/busybox and its applets' links, and
-// returns its reference.
-func busyboxImage(t *testing.T, cli *client.Client) string {
-	t.Helper()
-	bin, err := os.ReadFile(busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	now := time.Now()
-	hdrs := []*tar.Header{
-		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: now},
-		{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin)), ModTime: now},
-	}
-	for _, applet := range []string{"sh", "sleep", "echo", "printf", "true"} {
-		hdrs = append(hdrs, &tar.Header{Name: "bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777, ModTime: now})
-	}
-	for _, h := range hdrs {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Name == "bin/busybox" {
-			if _, err := tw.Write(bin); err != nil {
-				t.Fatal(err)
+	t.Logf("Docker Engine at %s", d.Endpoint)
+	t.Cleanup(func() {
+		d.Client.Close()
+		if d.Started() {
+			if err := d.Stop(); err != nil {
+				t.Error(err)
 			}
 		}
-	}
-	if err := tw.Close(); err != nil {
+	})
+	return d.Client
+}
+
+// busyboxImage imports the e2e suite's busybox root filesystem as an image of the
+// test's own, and returns its reference.
+func busyboxImage(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	rootfs, err := framework.RootFS(nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-
 	suffix := make([]byte, 6)
 	rand.Read(suffix)
 	ref := "dockercri-crilog-test:" + hex.EncodeToString(suffix)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, ref, image.ImportOptions{})
-	if err != nil {
-		t.Fatalf("import the busybox image: %v", err)
-	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+		if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("remove image %s: %v", ref, err)
 		}
 	})
-	msg, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || bytes.Contains(msg, []byte(`"error`)) {
-		t.Fatalf("import the busybox image: %s, %v", msg, err)
+	if _, err := framework.ImportImage(ctx, cli, rootfs, ref); err != nil {
+		t.Fatalf("import the busybox image: %v", err)
 	}
 	return ref
 }
@@ -270,25 +238,7 @@ func checkOutput(t *testing.T, cli *client.Client, id string, tty bool, lines []
 	t.Logf("%d log lines; stdout pieces %v", len(lines), pieces["stdout"])
 
 	// Exactly Docker's records, with Docker's timestamps.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	dec := newDecoder(bufio.NewReader(rc), tty)
-	var docker []string
-	for {
-		rec, err := dec.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Docker's logs: %v", err)
-		}
-		docker = append(docker, strings.TrimSuffix(string(appendCRI(nil, rec)), "\n"))
-	}
+	docker := dockerRecords(t, cli, id, tty)
 	if len(docker) != len(lines) {
 		t.Errorf("%d log lines, Docker has %d records", len(lines), len(docker))
 	}
@@ -300,8 +250,44 @@ func checkOutput(t *testing.T, cli *client.Client, id string, tty bool, lines []
 	}
 }
 
+// dockerRecords are the container's records in Docker's log so far, as CRI log lines.
+func dockerRecords(t *testing.T, cli *client.Client, id string, tty bool) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	dec := newDecoder(bufio.NewReader(rc), tty)
+	var records []string
+	for {
+		rec, err := dec.next()
+		if err == io.EOF {
+			return records
+		}
+		if err != nil {
+			t.Fatalf("Docker's logs: %v", err)
+		}
+		records = append(records, strings.TrimSuffix(string(appendCRI(nil, rec)), "\n"))
+	}
+}
+
+// waitRecords waits until Docker's log of the container, without a TTY, holds n records.
+func waitRecords(t *testing.T, cli *client.Client, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for len(dockerRecords(t, cli, id, false)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Docker's log of %s holds fewer than %d records", id, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestDockerFollow(t *testing.T) {
-	cli := localDocker(t)
+	cli := suiteDocker(t)
 	ref := busyboxImage(t, cli)
 	for _, tty := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tty=%v", tty), func(t *testing.T) {
@@ -341,7 +327,7 @@ func TestDockerFollow(t *testing.T) {
 // dockercri is killed while the container prints, after the kubelet rotated the log
 // once; a new dockercri resumes: nothing lost, nothing twice.
 func TestDockerResumeAfterCrash(t *testing.T) {
-	cli := localDocker(t)
+	cli := suiteDocker(t)
 	ref := busyboxImage(t, cli)
 	const n = 1000
 	id := createContainer(t, cli, ref, printScript(n, true), false)
@@ -363,7 +349,8 @@ func TestDockerResumeAfterCrash(t *testing.T) {
 	waitLines(t, 100, path)
 	m1.abort() // kill -9: no position file written
 	crashed := len(readLines(t, rotated, path))
-	time.Sleep(300 * time.Millisecond)
+	// The container prints on while no dockercri runs, which the new one must copy too.
+	waitRecords(t, cli, id, len(dockerRecords(t, cli, id, false))+1)
 
 	m2 := NewManager(cli, state)
 	defer m2.Close()

@@ -63,6 +63,16 @@ var (
 	imageStore = os.Getenv("DOCKERCRI_IMAGE_STORE")
 )
 
+// SuiteDockerd returns the Docker Engine a suite runs on: a dockerd of the tests' own in
+// dir running the engine DOCKERCRI_ENGINE_BIN names, or else the node's
+// (EnsureHostDockerd). Stop stops it when the tests started it.
+func SuiteDockerd(dir string) (*Dockerd, error) {
+	if engineBin != "" {
+		return StartPrivateDockerd(dir)
+	}
+	return EnsureHostDockerd(dir)
+}
+
 // StartPrivateDockerd starts a dockerd of the tests' own in dir, apart from the node's:
 // its own socket, data and exec roots and daemon config, no bridge and no iptables
 // rules, so that tests can stop and start it, or give it registry mirrors, without

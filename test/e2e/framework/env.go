@@ -65,12 +65,7 @@ func Setup() (*Env, error) {
 	if e.Binary, err = BuildDockercri(root, tmp); err != nil {
 		return nil, err
 	}
-	if engineBin != "" {
-		e.Docker, err = StartPrivateDockerd(filepath.Join(tmp, "dockerd"))
-	} else {
-		e.Docker, err = EnsureHostDockerd(filepath.Join(tmp, "dockerd"))
-	}
-	if err != nil {
+	if e.Docker, err = SuiteDockerd(filepath.Join(tmp, "dockerd")); err != nil {
 		return nil, err
 	}
 	if v, err := e.Docker.Client.ServerVersion(context.Background()); err == nil {
