@@ -27,7 +27,9 @@ type logCopier interface {
 }
 
 // ReopenContainerLog reopens a running container's log file after the kubelet renamed
-// it, so that its log rotation works.
+// it, so that its log rotation works. A container whose log path links to Docker's
+// json-file (made by cri-dockerd or dockershim) is refused, as dockershim refused: the
+// kubelet then renames the link back, and Docker rotates its file.
 func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
 	if s.cfg.ContainerLogFormat != config.LogFormatCRI {
 		return nil, status.Errorf(codes.FailedPrecondition, "container logs are Docker's json-file logs (--container-log-format=%s): Docker rotates them", s.cfg.ContainerLogFormat)
@@ -42,7 +44,9 @@ func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.Reopen
 		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", insp.ID)
 	}
 	if err := s.logs.Reopen(insp.ID); err != nil {
-		if errors.Is(err, crilog.ErrNoCopier) {
+		// The kubelet renames the log back on an error: a log that is Docker's file (as
+		// dockershim answered) or some other symlink stays where it was.
+		if errors.Is(err, crilog.ErrNoCopier) || errors.Is(err, crilog.ErrDockerLog) || errors.Is(err, crilog.ErrSymlink) {
 			return nil, status.Errorf(codes.FailedPrecondition, "reopen log of %s: %v", insp.ID, err)
 		}
 		return nil, grpcerr.Wrap(err, "reopen log of "+insp.ID)

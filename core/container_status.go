@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/config"
+	"github.com/dockercri/dockercri/core/crilog"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
@@ -39,7 +41,8 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		return nil, err
 	}
 	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED && st.LogPath != "" && s.cfg.ContainerLogFormat == config.LogFormatCRI {
-		if err := s.logs.WaitCopied(ctx, logContainer(insp)); err != nil {
+		// A symlink at the log path is logged once, by the copying.
+		if err := s.logs.WaitCopied(ctx, logContainer(insp)); err != nil && !errors.Is(err, crilog.ErrSymlink) {
 			klog.ErrorS(err, "Copy the output of an exited container to its log", "containerID", insp.ID)
 		}
 	}

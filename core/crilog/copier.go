@@ -148,9 +148,10 @@ func (c *copier) run() {
 	}
 }
 
-// permanent tells whether err means the container's output cannot be copied at all.
+// permanent tells whether err means the container's output cannot be copied at all:
+// also a symlink put at its log path since it was started.
 func permanent(err error) bool {
-	return cerrdefs.IsNotFound(err) || cerrdefs.IsNotImplemented(err) || cerrdefs.IsInvalidArgument(err)
+	return cerrdefs.IsNotFound(err) || cerrdefs.IsNotImplemented(err) || cerrdefs.IsInvalidArgument(err) || errors.Is(err, ErrSymlink)
 }
 
 // copyOnce copies the records of one logs stream: followed, or what Docker holds.
@@ -332,21 +333,35 @@ func (c *copier) openLocked() error {
 	return nil
 }
 
-// createLog makes sure the log file at path exists, writing nothing.
+// createLog makes sure the log file at path exists (see openNoFollow), writing nothing.
 func createLog(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logFileMode)
+	f, err := openNoFollow(path, os.O_WRONLY)
 	if err != nil {
 		return err
 	}
 	return f.Close()
 }
 
-// openExclusive opens the log file at path for appending, creating it, and takes an
-// exclusive lock on it: one writer per file, even when a second dockercri (an old one
-// still shutting down, or another on the same Docker) copies the same container. The
-// lock goes with the file's descriptor, so a crash releases it.
+// openNoFollow opens the log file at path for appending, creating it, but not through a
+// symlink (ErrSymlink): the kubelet's log directory holds cri-dockerd's links to
+// Docker's own files, which a CRI line would break, and anything another process put
+// there could take dockercri's writes, as root, anywhere.
+func openNoFollow(path string, mode int) (*os.File, error) {
+	f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, logFileMode)
+	if errors.Is(err, syscall.ELOOP) {
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("open %s: %w", path, ErrSymlink)
+		}
+	}
+	return f, err
+}
+
+// openExclusive opens the log file at path (see openNoFollow) and takes an exclusive
+// lock on it: one writer per file, even when a second dockercri (an old one still
+// shutting down, or another on the same Docker) copies the same container. The lock
+// goes with the file's descriptor, so a crash releases it.
 func openExclusive(path string, mode int) (*os.File, error) {
-	f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE, logFileMode)
+	f, err := openNoFollow(path, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,7 @@ type Manager struct {
 	mu       sync.Mutex
 	copiers  map[string]*copier
 	tailers  map[string]*tailer
+	links    map[string]error // containers whose log path is a symlink: why nothing copies them (see linked)
 	closed   bool
 	stopJan  context.CancelFunc
 	janitorD chan struct{}
@@ -84,8 +85,8 @@ var (
 	ErrClosed = errors.New("crilog: manager closed")
 	// ErrStopped: the copier was stopped (Stop or Close) before it was done.
 	ErrStopped = errors.New("crilog: copier stopped")
-	// ErrNoCopier (of Reopen): no copier writes the container's log (its log is not
-	// dockercri's: a container of cri-dockerd's).
+	// ErrNoCopier (of Reopen): no copier writes the container's log (dockercri has not
+	// begun to copy it since it started).
 	ErrNoCopier = errors.New("crilog: no log copier")
 )
 
@@ -105,6 +106,7 @@ func NewManager(docker engine.Engine, stateDir string) *Manager {
 		writeFile:  (*os.File).Write,
 		copiers:    map[string]*copier{},
 		tailers:    map[string]*tailer{},
+		links:      map[string]error{},
 	}
 	w, err := newWatcher(m.allTailers)
 	if err != nil {
@@ -122,8 +124,12 @@ func NewManager(docker engine.Engine, stateDir string) *Manager {
 // since before dockercri started), into its CRI log, appending. It returns at once;
 // the copying resumes after the last record the log (or its position file) holds,
 // follows the container until it stops, and WaitCopied makes sure all Docker holds is
-// copied. Start on a container that is being copied does nothing.
+// copied. Start on a container that is being copied does nothing, and so does Start
+// on one whose log path is a symlink (see linked).
 func (m *Manager) Start(c Container) {
+	if m.linked(c) != nil {
+		return
+	}
 	// The file exists when StartContainer returns, as on every runtime, though the
 	// copying opens it on its own: a reader may open it at once. Made before taking the
 	// manager's lock, which every container shares, so a slow disk holds up only this
@@ -183,7 +189,7 @@ func (m *Manager) tails(c Container) bool {
 	if _, err := os.Stat(posPath(m.stateDir, c.ID)); err == nil {
 		return false
 	}
-	st, err := os.Stat(c.Path)
+	st, err := os.Lstat(c.Path)
 	return err != nil || st.Size() == 0
 }
 
@@ -220,11 +226,15 @@ func (m *Manager) startLocked(id, path string, tty, follow bool) *copier {
 // kubelet renamed the file to rotate it (ReopenContainerLog). Records written before
 // are in the old file, those after in the new one, none in both. It also writes the
 // container's position file, so that a crash before anything reaches the new file
-// loses nothing.
+// loses nothing. A container whose log is Docker's json-file (ErrDockerLog) is not
+// reopened: Docker rotates its file, and the kubelet, told so, renames its link back.
 func (m *Manager) Reopen(id string) error {
 	m.mu.Lock()
-	c, t := m.copiers[id], m.tailers[id]
+	c, t, linked := m.copiers[id], m.tailers[id], m.links[id]
 	m.mu.Unlock()
+	if linked != nil {
+		return linked
+	}
 	if t != nil {
 		return t.reopen()
 	}
@@ -243,8 +253,15 @@ func (m *Manager) Reopen(id string) error {
 // gives up with ctx's error; with the error that ended the copying for good (the
 // container is gone, its log driver cannot be read back); or with the failure the
 // copying is retried after (the disk is full, Docker does not answer), rather than
-// wait for it to recover.
+// wait for it to recover. A container whose log is Docker's json-file has it all
+// there: nil at once; one whose log path is another symlink, ErrSymlink.
 func (m *Manager) WaitCopied(ctx context.Context, ct Container) error {
+	if err := m.linked(ct); err != nil {
+		if errors.Is(err, ErrDockerLog) {
+			return nil
+		}
+		return err
+	}
 	tails := m.tails(ct)
 	m.mu.Lock()
 	if m.closed {
@@ -295,6 +312,7 @@ func (m *Manager) Stop(id string) {
 	c, t := m.copiers[id], m.tailers[id]
 	delete(m.copiers, id)
 	delete(m.tailers, id)
+	delete(m.links, id)
 	m.mu.Unlock()
 	if t != nil {
 		t.stop(true)

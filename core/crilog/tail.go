@@ -135,7 +135,7 @@ func (t *tailer) pass() {
 		return
 	}
 	if err := t.copyAndWatch(); err != nil {
-		if errors.Is(err, errDockerLogGone) {
+		if errors.Is(err, errDockerLogGone) || errors.Is(err, ErrSymlink) {
 			t.giveUp(err)
 			return
 		}
@@ -413,7 +413,7 @@ func (t *tailer) waitCopied(ctx context.Context) error {
 		return t.err
 	}
 	if err := t.copyAll(); err != nil {
-		if errors.Is(err, errDockerLogGone) {
+		if errors.Is(err, errDockerLogGone) || errors.Is(err, ErrSymlink) {
 			t.giveUp(err)
 			return t.err
 		}

@@ -87,15 +87,8 @@ func TestContainerLogFromDockerFile(t *testing.T) {
 	}
 
 	// docker logs: all of it, from Docker's files.
-	rc, err := docker.Client.ContainerLogs(ctx(t), id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr strings.Builder
-	_, err = stdcopy.StdCopy(&stdout, &stderr, rc)
-	rc.Close()
-	if err != nil || stdout.String() != strings.Join(want, "\n")+"\n" || stderr.String() != "oops\n" {
-		t.Errorf("docker logs: %d bytes, %q, %v", stdout.Len(), stderr.String(), err)
+	if stdout, stderr, err := dockerLogs(t, docker, id); err != nil || stdout != strings.Join(want, "\n")+"\n" || stderr != "oops\n" {
+		t.Errorf("docker logs: %d bytes, %q, %v", len(stdout), stderr, err)
 	}
 
 	m := framework.ScrapeMetrics(t, addr)
@@ -115,6 +108,19 @@ func TestContainerLogFromDockerFile(t *testing.T) {
 			t.Errorf("dockercri holds %s open after the container exited", target)
 		}
 	}
+}
+
+// dockerLogs is what `docker logs` shows of container id: its stdout and its stderr.
+func dockerLogs(t *testing.T, docker *framework.Dockerd, id string) (stdout, stderr string, err error) {
+	t.Helper()
+	rc, err := docker.Client.ContainerLogs(ctx(t), id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var out, errs strings.Builder
+	_, err = stdcopy.StdCopy(&out, &errs, rc)
+	return out.String(), errs.String(), err
 }
 
 // describeLogCopy tells where the copy of a container's json-file stands: Docker's
@@ -284,23 +290,32 @@ func TestContainerLogThroughLogsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(cfg.LogDirectory, "old.log")
-	m := cfg.Metadata
-	created, err := env.Docker.Client.ContainerCreate(ctx(t),
-		&container.Config{Image: ref, Cmd: []string{"sh", "-c", "echo from-local-driver; seq 1 3"}, Labels: map[string]string{
-			"io.kubernetes.docker.type": "container", "io.kubernetes.sandbox.id": p.id, "io.kubernetes.container.name": "old",
-			"io.kubernetes.container.logpath": logPath,
-		}},
-		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + p.id), LogConfig: container.LogConfig{Type: "local"}},
-		nil, nil, fmt.Sprintf("k8s_old_%s_%s_%s_0", m.Name, m.Namespace, m.Uid))
-	if err != nil {
+	id := createOnDocker(t, p, "old", ref, "echo from-local-driver; seq 1 3", logPath, "local")
+	t.Cleanup(func() { _ = rt.RemoveContainer(ctx(t), id) })
+	if err := rt.StartContainer(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rt.RemoveContainer(ctx(t), created.ID) })
-	if err := rt.StartContainer(ctx(t), created.ID); err != nil {
-		t.Fatal(err)
-	}
-	waitExited(t, rt, created.ID)
+	waitExited(t, rt, id)
 	if got := fullLines(readCRILog(t, logPath), "stdout"); strings.Join(got, ",") != "from-local-driver,1,2,3" {
 		t.Errorf("log of a container with the local driver: %q", got)
 	}
+}
+
+// createOnDocker creates a container in pod p straight on Docker, as another tool
+// (cri-dockerd, an older dockercri) would: with the labels and name dockercri reads,
+// its script run by sh, logging to logPath through Docker's log driver.
+func createOnDocker(t *testing.T, p *pod, name, image, script, logPath, driver string) string {
+	t.Helper()
+	m := p.cfg.Metadata
+	created, err := env.Docker.Client.ContainerCreate(ctx(t),
+		&container.Config{Image: image, Cmd: []string{"sh", "-c", script}, Labels: map[string]string{
+			"io.kubernetes.docker.type": "container", "io.kubernetes.sandbox.id": p.id, "io.kubernetes.container.name": name,
+			"io.kubernetes.container.logpath": logPath,
+		}},
+		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + p.id), LogConfig: container.LogConfig{Type: driver}},
+		nil, nil, fmt.Sprintf("k8s_%s_%s_%s_%s_0", name, m.Name, m.Namespace, m.Uid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created.ID
 }
