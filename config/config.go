@@ -130,7 +130,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "Directory where CNI plugins cache results")
 	fs.DurationVar(&c.NetworkSweepInterval, "network-sweep-interval", c.NetworkSweepInterval, "How often a failed CNI DEL, and the DEL of a pod whose pause container stopped or was removed, is tried again")
 	fs.StringVar(&c.RootDirectory, "root-directory", c.RootDirectory, "Directory of dockercri's state (checkpoints)")
-	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files")
+	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files: set to cri-dockerd's root directory, its pods' checkpoints are read")
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
 	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
 	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server (port 0: any free port)")

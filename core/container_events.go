@@ -74,7 +74,7 @@ func (s *Service) containerEvent(ctx context.Context, ch dockerview.Change) *run
 	ev := &runtimeapi.ContainerEventResponse{ContainerId: ch.ID, ContainerEventType: typ, CreatedAt: ch.Time}
 	if sb, err := s.view.Get(sandboxID); err == nil {
 		cp, _ := s.checkpoints.Load(sb.ID)
-		if st, err := sandboxStatus(*sb, cp); err == nil {
+		if st, err := sandboxStatus(*sb, s.sandboxIPs(*sb, cp)); err == nil {
 			if s.starting.has(sb.ID) {
 				st.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 			}

@@ -65,8 +65,8 @@ func (s *Service) setUpNetwork(ctx context.Context, insp *container.InspectRespo
 
 // tearDownNetwork detaches a sandbox from the pod network (CNI DEL), once: the
 // checkpoint records that it was done. It works on a stopped sandbox too (in its pinned
-// namespace; without one the plugins free what they can), and on one made by
-// cri-dockerd, which has no checkpoint of dockercri's.
+// namespace; without one the plugins free what they can), and on a pod of the old
+// server (cri-dockerd, dockershim), whose networks the CNI cache tells (podDEL).
 func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectResponse) error {
 	cp, err := s.checkpoints.Load(insp.ID)
 	if err != nil {
@@ -74,9 +74,9 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 		cp = nil
 	}
 	switch {
-	case cp != nil && (cp.Network == "" || cp.NetworkTornDown):
+	case cp != nil && !networkPending(cp):
 		return nil
-	case cp == nil && (insp.HostConfig == nil || insp.HostConfig.NetworkMode.IsHost() || !s.network.Enabled()):
+	case cp == nil && (insp.HostConfig == nil || insp.HostConfig.NetworkMode.IsHost()):
 		return nil
 	}
 	meta, err := parseSandboxName(insp.Name)
@@ -84,14 +84,7 @@ func (s *Service) tearDownNetwork(ctx context.Context, insp container.InspectRes
 		return status.Errorf(codes.FailedPrecondition, "sandbox %s: %v", insp.ID, err)
 	}
 	pod := network.Pod{ID: insp.ID, Name: meta.GetName(), Namespace: meta.GetNamespace(), UID: meta.GetUid(), NetNS: s.podNetNS(insp.ID, netnsPath(insp))}
-	name := ""
-	if cp != nil {
-		name = cp.Network
-		if cp.Data != nil {
-			pod.PortMappings = cniPorts(cp.Data.PortMappings)
-		}
-	}
-	if err := s.network.TearDown(ctx, pod, name); err != nil {
+	if err := s.podDEL(ctx, pod, cp); err != nil {
 		return networkError(err, "sandbox "+insp.ID)
 	}
 	// Unpinned before the checkpoint says the DEL is done: a crash in between leads to

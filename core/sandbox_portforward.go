@@ -48,8 +48,8 @@ func (r streamRuntime) PortForward(ctx context.Context, sandboxID string, port i
 		return status.Errorf(codes.InvalidArgument, "port %d out of range", port)
 	}
 	addrs := []string{"127.0.0.1", "::1"}
-	if cp, err := s.checkpoints.Load(insp.ID); err == nil && cp != nil {
-		addrs = append(addrs, cp.IPs...)
+	if cp, err := s.checkpoints.Load(insp.ID); err == nil {
+		addrs = append(addrs, s.sandboxIPs(insp, cp)...)
 	}
 	conn, err := dialInNetNS(netnsPath(insp), addrs, port)
 	if err != nil {

@@ -78,6 +78,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		}
 	}()
 	cp := &checkpoint.Sandbox{
+		Own:          true,
 		Name:         cfg.GetMetadata().GetName(),
 		Namespace:    cfg.GetMetadata().GetNamespace(),
 		Data:         &checkpoint.Data{PortMappings: checkpointPorts(cfg.GetPortMappings()), HostNetwork: hostNetwork(cfg)},

@@ -8,12 +8,11 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
-	"github.com/dockercri/dockercri/core/checkpoint"
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
 
 // PodSandboxStatus reports a sandbox from Docker's view of its pause container and the
-// sandbox's checkpoint.
+// sandbox's checkpoint (for a pod of the old server, its IPs from the CNI cache).
 func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -23,10 +22,10 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	}
 	cp, err := s.checkpoints.Load(insp.ID)
 	if err != nil {
-		// A damaged checkpoint costs the status its IPs, not the whole answer.
+		// A damaged checkpoint costs the status what only it holds, not the whole answer.
 		klog.ErrorS(err, "Read sandbox checkpoint", "podSandboxID", insp.ID)
 	}
-	st, err := sandboxStatus(insp, cp)
+	st, err := sandboxStatus(insp, s.sandboxIPs(insp, cp))
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +43,9 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	return resp, nil
 }
 
-func sandboxStatus(insp container.InspectResponse, cp *checkpoint.Sandbox) (*runtimeapi.PodSandboxStatus, error) {
+// sandboxStatus is the status of the sandbox whose pause container is insp and whose
+// IPs are ips (primary first).
+func sandboxStatus(insp container.InspectResponse, ips []string) (*runtimeapi.PodSandboxStatus, error) {
 	meta, err := parseSandboxName(insp.Name)
 	if err != nil {
 		return nil, grpcerr.Wrap(err, "sandbox "+insp.ID)
@@ -65,12 +66,10 @@ func sandboxStatus(insp container.InspectResponse, cp *checkpoint.Sandbox) (*run
 			Ipc:     namespaceMode(string(insp.HostConfig.IpcMode), runtimeapi.NamespaceMode_POD),
 		}}},
 	}
-	if cp != nil {
-		if len(cp.IPs) > 0 {
-			st.Network.Ip = cp.IPs[0]
-			for _, ip := range cp.IPs[1:] {
-				st.Network.AdditionalIps = append(st.Network.AdditionalIps, &runtimeapi.PodIP{Ip: ip})
-			}
+	if len(ips) > 0 {
+		st.Network.Ip = ips[0]
+		for _, ip := range ips[1:] {
+			st.Network.AdditionalIps = append(st.Network.AdditionalIps, &runtimeapi.PodIP{Ip: ip})
 		}
 	}
 	return st, nil

@@ -79,7 +79,7 @@ func (s *Service) sweepSandbox(ctx context.Context, id string) {
 	if err != nil || cp == nil {
 		return // damaged (Stop and Remove deal with it) or just removed
 	}
-	pending := cp.Network != "" && !cp.NetworkTornDown
+	pending := networkPending(cp)
 	insp, err := s.docker.ContainerInspect(ctx, id)
 	switch {
 	case cerrdefs.IsNotFound(err):
@@ -99,14 +99,12 @@ func (s *Service) sweepSandbox(ctx context.Context, id string) {
 // checkpoint says one is due, then the checkpoint. When the DEL fails the checkpoint
 // stays, for the sweep to try again. The caller holds the sandbox's lock.
 func (s *Service) forgetSandbox(ctx context.Context, id string, cp *checkpoint.Sandbox) error {
-	if cp != nil && cp.Network != "" && !cp.NetworkTornDown {
+	if cp != nil && networkPending(cp) {
 		// Docker has nothing of it left; the checkpoint has its name and ports, and
-		// libcni's cache the arguments of its ADD.
+		// libcni's cache the arguments of its ADD (and, for a pod of the old server,
+		// the networks).
 		pod := network.Pod{ID: id, Name: cp.Name, Namespace: cp.Namespace, NetNS: s.podNetNS(id, "")}
-		if cp.Data != nil {
-			pod.PortMappings = cniPorts(cp.Data.PortMappings)
-		}
-		if err := s.network.TearDown(ctx, pod, cp.Network); err != nil {
+		if err := s.podDEL(ctx, pod, cp); err != nil {
 			return networkError(err, "sandbox "+id)
 		}
 	}

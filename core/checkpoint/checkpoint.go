@@ -2,7 +2,8 @@
 // it: port mappings and, once the network is up, the pod's IPs. One small JSON file per
 // sandbox under <root>/sandbox/<id>, written atomically, in the layout of dockershim's
 // and cri-dockerd's sandbox checkpoints (their fields are read; dockercri adds its own),
-// so that a node moved from cri-dockerd keeps its pods' port mappings.
+// so that a node moved from cri-dockerd keeps its pods' port mappings, also with
+// dockercri's root directory set to cri-dockerd's.
 package checkpoint
 
 import (
@@ -44,6 +45,12 @@ type Sandbox struct {
 
 	// Below, dockercri's own fields.
 
+	// Own is set on the checkpoints of the sandboxes dockercri ran, whose network
+	// fields below say all (no Network: no CNI network). A checkpoint without it is
+	// the old server's (cri-dockerd's or dockershim's, read from their root directory)
+	// or from a dockercri before the field: what that pod is attached to and its IPs
+	// are found in the CNI cache.
+	Own bool `json:"dockercri_own,omitempty"`
 	// LogDirectory is the sandbox's log directory.
 	LogDirectory string `json:"dockercri_log_directory,omitempty"`
 	// IPs are the pod's IPs, primary first, as the network plugin gave them.
