@@ -30,6 +30,12 @@ var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBuffer); ret
 // errDockerLogGone: Docker's json-file of the container is gone (it was removed).
 var errDockerLogGone = errors.New("docker's log file of the container is gone (the container was removed)")
 
+// final tells whether err ends a tailer's copying for good, rather than being retried:
+// Docker's files are gone, or a symlink was put at the log path.
+func final(err error) bool {
+	return errors.Is(err, errDockerLogGone) || errors.Is(err, ErrSymlink)
+}
+
 // tailer copies one container's output from Docker's json-file, as Docker appends to
 // it and rotates it, into its CRI log. Nothing runs for it while the container is
 // quiet: the Manager's watcher wakes it (kick), and a goroutine copies what was
@@ -135,7 +141,7 @@ func (t *tailer) pass() {
 		return
 	}
 	if err := t.copyAndWatch(); err != nil {
-		if errors.Is(err, errDockerLogGone) || errors.Is(err, ErrSymlink) {
+		if final(err) {
 			t.giveUp(err)
 			return
 		}
@@ -413,7 +419,7 @@ func (t *tailer) waitCopied(ctx context.Context) error {
 		return t.err
 	}
 	if err := t.copyAll(); err != nil {
-		if errors.Is(err, errDockerLogGone) || errors.Is(err, ErrSymlink) {
+		if final(err) {
 			t.giveUp(err)
 			return t.err
 		}
