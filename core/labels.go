@@ -7,8 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -105,17 +104,41 @@ func checkLabels(what string, labels, annotations map[string]string) error {
 			return status.Errorf(codes.InvalidArgument, "%s: label %q is one dockercri keeps for itself", what, k)
 		}
 	}
-	path := field.NewPath("labels")
+	// The checks are apimachinery's ValidateLabelName and ValidateAnnotations, made of
+	// the same validator (content.IsLabelKey) and limit: their packages (api/validation,
+	// meta/v1/validation) link the whole of apimachinery's object machinery (meta/v1,
+	// runtime, json-iterator), 0.6 MB of code that is resident in every dockercri.
 	var errs field.ErrorList
-	for k := range labels {
-		errs = append(errs, metav1validation.ValidateLabelName(k, path)...)
-	}
-	if err := apivalidation.ValidateAnnotationsSize(labels); err != nil {
-		errs = append(errs, field.TooLong(path, "", apivalidation.TotalAnnotationSizeLimitB))
-	}
-	errs = append(errs, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations"))...)
+	errs = append(errs, checkKeys(field.NewPath("labels"), labels, false)...)
+	errs = append(errs, checkKeys(field.NewPath("annotations"), annotations, true)...)
 	if len(errs) > 0 {
 		return status.Errorf(codes.InvalidArgument, "%s: %v", what, errs.ToAggregate())
 	}
 	return nil
+}
+
+// totalLabelBytes is Kubernetes' limit of the annotations of an object, keys and
+// values (apimachinery's TotalAnnotationSizeLimitB), which dockercri applies to labels
+// too.
+const totalLabelBytes = 256 << 10
+
+// checkKeys checks that each key is a qualified name (annotations': whatever its case)
+// and that keys and values are totalLabelBytes at most in all.
+func checkKeys(path *field.Path, m map[string]string, anyCase bool) field.ErrorList {
+	var errs field.ErrorList
+	size := 0
+	for k, v := range m {
+		key := k
+		if anyCase {
+			key = strings.ToLower(k)
+		}
+		for _, msg := range content.IsLabelKey(key) {
+			errs = append(errs, field.Invalid(path, k, msg))
+		}
+		size += len(k) + len(v)
+	}
+	if size > totalLabelBytes {
+		errs = append(errs, field.TooLong(path, "", totalLabelBytes))
+	}
+	return errs
 }
