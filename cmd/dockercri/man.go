@@ -1,9 +1,16 @@
+//go:build genman
+
 package main
 
 import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 )
+
+// Only a build with the genman tag has gen-man (make install runs one): cobra/doc's
+// Markdown and YAML libraries would be resident in every running dockercri, 0.8 MB of
+// its binary.
+func init() { extraCommands = append(extraCommands, newManCommand) }
 
 // newManCommand writes the man pages of the commands into a directory: the Debian
 // package ships them (make deb). Hidden: it is for packaging, not for users.

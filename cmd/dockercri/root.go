@@ -52,9 +52,15 @@ from CNI plugins.`,
 	for _, name := range []string{"v", "vmodule"} {
 		cmd.PersistentFlags().AddGoFlag(klogFlags.Lookup(name))
 	}
-	cmd.AddCommand(newVersionCommand(cfg), newManCommand(cmd))
+	cmd.AddCommand(newVersionCommand(cfg))
+	for _, c := range extraCommands {
+		cmd.AddCommand(c(cmd))
+	}
 	return cmd
 }
+
+// extraCommands are the commands of builds with a tag (man.go).
+var extraCommands []func(root *cobra.Command) *cobra.Command
 
 func usageError(cmd *cobra.Command, err error) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n\n%s", err, cmd.UsageString())
