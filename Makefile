@@ -13,6 +13,9 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT)
+# TAGS: grpcnotrace leaves out gRPC's golang.org/x/net/trace (and html/template), which
+# dockercri never turns on (grpc.EnableTracing) but which would be resident in it.
+TAGS    := grpcnotrace
 BIN     := bin/dockercri
 ARGS    ?=
 PREFIX  ?= /usr
@@ -38,7 +41,7 @@ INSTALLBIN ?= $(BIN)
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dockercri
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dockercri
 
 run: build
 	hack/ensure-docker.sh
@@ -65,6 +68,7 @@ test-full:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags "$(TAGS) genman" ./cmd/dockercri
 	$(GO) vet -tags e2e ./test/... ./core/crilog/...
 	$(GO) vet -tags bench ./test/bench/...
 	$(GO) vet -tags kubelet ./test/kubelet/...
@@ -174,14 +178,14 @@ install: build
 	install -D -m 0644 packaging/systemd/dockercri.service $(DESTDIR)/lib/systemd/system/dockercri.service
 	install -D -m 0644 packaging/systemd/dockercri.socket $(DESTDIR)/lib/systemd/system/dockercri.socket
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
-	$(BIN) gen-man $(DESTDIR)$(PREFIX)/share/man/man8
+	$(GO) run -tags "$(TAGS) genman" -ldflags "$(LDFLAGS)" ./cmd/dockercri gen-man $(DESTDIR)$(PREFIX)/share/man/man8
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man8/*.8
 
 # deb: the same as a Debian package, with the default CNI directories and maintainer
 # scripts that never stop pods (packaging/deb), for DEBARCH (this machine's by default;
 # DEBARCH=arm64 on amd64 and the other way round give the other's package).
 deb: build
-	$(if $(filter-out $(BIN),$(DEBBIN)),GOOS=linux GOARCH=$(DEBGOARCH) CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(DEBBIN) ./cmd/dockercri)
+	$(if $(filter-out $(BIN),$(DEBBIN)),GOOS=linux GOARCH=$(DEBGOARCH) CGO_ENABLED=0 $(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(DEBBIN) ./cmd/dockercri)
 	rm -rf $(DEBROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(DEBROOT) PREFIX=/usr INSTALLBIN=$(DEBBIN)
 	install -d $(DEBROOT)/DEBIAN $(DEBROOT)/etc/cni/net.d $(DEBROOT)/opt/cni/bin $(DEBROOT)/var/lib/dockercri

@@ -41,7 +41,7 @@ func BuildDockercri(root, dir string) (string, error) {
 		return filepath.Abs(bin)
 	}
 	bin := filepath.Join(dir, "dockercri")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dockercri")
+	cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, "./cmd/dockercri")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
