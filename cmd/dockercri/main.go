@@ -9,6 +9,7 @@ import (
 
 func main() {
 	setMaxProcs()
+	setGCPercent()
 	if err := newRootCommand().Execute(); err != nil {
 		klog.Flush()
 		os.Exit(1)
