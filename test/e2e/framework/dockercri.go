@@ -43,6 +43,7 @@ func BuildDockercri(root, dir string) (string, error) {
 	bin := filepath.Join(dir, "dockercri")
 	cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, "./cmd/dockercri")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
