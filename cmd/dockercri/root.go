@@ -23,7 +23,14 @@ func newRootCommand() *cobra.Command {
 		Long: `dockercri lets a kubelet run pods on Docker Engine: it serves the CRI (v1) on a
 unix socket and translates each call into Docker Engine API calls, with pod networks
 from CNI plugins.`,
-		Args:          cobra.NoArgs,
+		// An unknown command (gen-man in a build without it, a typo) says so with the
+		// usage: SilenceErrors would leave only the exit status.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return usageError(cmd, err)
+			}
+			return nil
+		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
