@@ -144,7 +144,7 @@ func startTail(t *testing.T, d *dockerLog, n int, setup ...func(*Manager)) (m *M
 	return m, state, path
 }
 
-func newTailManager(t *testing.T, state string) *Manager {
+func newTailManager(t testing.TB, state string) *Manager {
 	t.Helper()
 	m := NewManager(newFakeDocker(), state)
 	if m.watch == nil {
@@ -155,7 +155,7 @@ func newTailManager(t *testing.T, state string) *Manager {
 	return m
 }
 
-func waitTailed(t *testing.T, m *Manager, c Container) {
+func waitTailed(t testing.TB, m *Manager, c Container) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
