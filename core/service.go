@@ -90,10 +90,14 @@ func (s *Service) Run(ctx context.Context) {
 	go s.resumeLogs(ctx)
 	go s.view.Run(ctx)
 	go s.sweepNetworks(ctx, s.cfg.NetworkSweepInterval)
+	go s.forgetEnded(ctx)
 }
 
-// Close stops the log copies.
-func (s *Service) Close() { s.logs.Close() }
+// Close stops the log copies and closes the cgroup files the stats keep open.
+func (s *Service) Close() {
+	s.logs.Close()
+	s.stats.Close()
+}
 
 // ViewLen is how many containers the view of Docker holds (a metric).
 func (s *Service) ViewLen() int { return s.view.Len() }

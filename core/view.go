@@ -86,5 +86,8 @@ func (s *Service) lookup(ctx context.Context, id string) (container.InspectRespo
 // next list shows the change.
 func (s *Service) refresh(ctx context.Context, id string) {
 	// On failure, the event stream brings the view up to date anyway.
-	_, _ = s.view.Refresh(context.WithoutCancel(ctx), id)
+	obj, err := s.view.Refresh(context.WithoutCancel(ctx), id)
+	if err == nil || errors.Is(err, dockerview.ErrNotFound) {
+		s.forgetIfEnded(id, obj)
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 // helperEnv makes the test binary a stand-in for dockercri that runs one plugin.
@@ -131,5 +133,35 @@ echo '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}'
 	}
 	if err := partial.drop("sb1"); err != nil || partial.load("sb1") != nil {
 		t.Errorf("after drop: %v, %s", err, partial.load("sb1"))
+	}
+}
+
+// A result replaces the one before whole and leaves no temporary file; the temporary
+// file a kill between the write and the rename would leave is one the start-up removes.
+func TestPartialResultReplaced(t *testing.T) {
+	dir := t.TempDir()
+	partial := &partialResults{dir: dir}
+	for _, r := range []string{`{"ips":[]}`, `{"ips":[{"address":"10.1.2.3/24"}]}`} {
+		if err := partial.save("sb1", []byte(r)); err != nil {
+			t.Fatal(err)
+		}
+		if got := partial.load("sb1"); string(got) != r {
+			t.Errorf("load after save %s: %s", r, got)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("files after two saves: %v, want the result only", entries)
+	}
+	f, err := os.CreateTemp(dir, tempPattern("sb1")) // as replaceFile names it
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := checkpoint.RemoveTemps(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) || partial.load("sb1") == nil {
+		t.Errorf("after RemoveTemps: temporary file %v, result %s", err, partial.load("sb1"))
 	}
 }

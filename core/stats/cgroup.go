@@ -24,6 +24,9 @@ var cgroupRoot = "/sys/fs/cgroup"
 type cgroup struct {
 	v2   bool
 	dirs map[string]string // controller ("" on v2) → directory
+	// files are the cgroup's files kept open between reads; nil: each read opens its
+	// file.
+	files *openFiles
 }
 
 // cgroupOf reads /proc/<pid>/cgroup. dockercri runs in the host's cgroup namespace,
@@ -94,45 +97,46 @@ type usage struct {
 func (cg *cgroup) read() (usage, error) {
 	buf := getBuffer()
 	defer putBuffer(buf)
+	rd := cg.files.read
 	var u usage
 	var err error
 	if cg.v2 {
 		d := cg.dir("")
 		var cpu [1]uint64
-		if err := readStat(buf, filepath.Join(d, "cpu.stat"), cpuStatKeysV2, cpu[:]); err != nil {
+		if err := readStat(rd, buf, filepath.Join(d, "cpu.stat"), cpuStatKeysV2, cpu[:]); err != nil {
 			return u, err
 		}
 		u.cpuNanos = cpu[0] * 1000
-		if u.memUsage, err = readUint(buf, filepath.Join(d, "memory.current")); err != nil {
+		if u.memUsage, err = readUint(rd, buf, filepath.Join(d, "memory.current")); err != nil {
 			return u, err
 		}
 		var mem [4]uint64
-		if err := readStat(buf, filepath.Join(d, "memory.stat"), memStatKeysV2, mem[:]); err != nil {
+		if err := readStat(rd, buf, filepath.Join(d, "memory.stat"), memStatKeysV2, mem[:]); err != nil {
 			return u, err
 		}
 		u.workingSet = subFloor(u.memUsage, mem[0])
 		u.rss, u.pageFaults, u.majorFaults = mem[1], mem[2], mem[3]
-		u.memLimit, _ = readUint(buf, filepath.Join(d, "memory.max")) // "max" → 0
-		u.processes, err = readUint(buf, filepath.Join(d, "pids.current"))
+		u.memLimit, _ = readUint(rd, buf, filepath.Join(d, "memory.max")) // "max" → 0
+		u.processes, err = readUint(rd, buf, filepath.Join(d, "pids.current"))
 		u.hasProcesses = err == nil
 	} else {
-		if u.cpuNanos, err = readUint(buf, filepath.Join(cg.dir("cpuacct"), "cpuacct.usage")); err != nil {
+		if u.cpuNanos, err = readUint(rd, buf, filepath.Join(cg.dir("cpuacct"), "cpuacct.usage")); err != nil {
 			return u, err
 		}
 		md := cg.dir("memory")
-		if u.memUsage, err = readUint(buf, filepath.Join(md, "memory.usage_in_bytes")); err != nil {
+		if u.memUsage, err = readUint(rd, buf, filepath.Join(md, "memory.usage_in_bytes")); err != nil {
 			return u, err
 		}
 		var mem [4]uint64
-		if err := readStat(buf, filepath.Join(md, "memory.stat"), memStatKeysV1, mem[:]); err != nil {
+		if err := readStat(rd, buf, filepath.Join(md, "memory.stat"), memStatKeysV1, mem[:]); err != nil {
 			return u, err
 		}
 		u.workingSet = subFloor(u.memUsage, mem[0])
 		u.rss, u.pageFaults, u.majorFaults = mem[1], mem[2], mem[3]
-		if limit, err := readUint(buf, filepath.Join(md, "memory.limit_in_bytes")); err == nil && limit < 1<<62 {
+		if limit, err := readUint(rd, buf, filepath.Join(md, "memory.limit_in_bytes")); err == nil && limit < 1<<62 {
 			u.memLimit = limit
 		}
-		u.processes, err = readUint(buf, filepath.Join(cg.dir("pids"), "pids.current"))
+		u.processes, err = readUint(rd, buf, filepath.Join(cg.dir("pids"), "pids.current"))
 		u.hasProcesses = err == nil
 	}
 	u.hasMemoryStats = true
@@ -155,8 +159,8 @@ func subFloor(a, b uint64) uint64 {
 }
 
 // readUint reads a file holding one number ("max" reads as 0).
-func readUint(buf *[]byte, path string) (uint64, error) {
-	b, err := readFile(buf, path)
+func readUint(rd reader, buf *[]byte, path string) (uint64, error) {
+	b, err := rd(buf, path)
 	if err != nil {
 		return 0, err
 	}
@@ -169,8 +173,8 @@ func readUint(buf *[]byte, path string) (uint64, error) {
 
 // readStat reads the values of keys from a "key value" per line file (memory.stat,
 // cpu.stat) into values; a key the file lacks reads as 0.
-func readStat(buf *[]byte, path string, keys []string, values []uint64) error {
-	b, err := readFile(buf, path)
+func readStat(rd reader, buf *[]byte, path string, keys []string, values []uint64) error {
+	b, err := rd(buf, path)
 	if err != nil {
 		return err
 	}
@@ -221,6 +225,9 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 func getBuffer() *[]byte  { return buffers.Get().(*[]byte) }
 func putBuffer(b *[]byte) { buffers.Put(b) }
+
+// reader reads a small kernel file at path into *buf: readFile, or a kept file's read.
+type reader func(buf *[]byte, path string) ([]byte, error)
 
 // readFile reads a small kernel file into *buf (grown as needed) with plain system
 // calls: os.ReadFile's *os.File costs a stat, a poller registration attempt and a few

@@ -18,7 +18,7 @@ func TestReadStat(t *testing.T) {
 	buf := getBuffer()
 	defer putBuffer(buf)
 	vals := []uint64{7, 7, 7, 7}
-	if err := readStat(buf, path, memStatKeysV1, vals); err != nil {
+	if err := readStat(readFile, buf, path, memStatKeysV1, vals); err != nil {
 		t.Fatal(err)
 	}
 	want := []uint64{123, 4096, 18446744073709551615, 0} // total_pgmajfault missing: 0
@@ -27,7 +27,7 @@ func TestReadStat(t *testing.T) {
 			t.Errorf("%s = %d, want %d", memStatKeysV1[i], vals[i], want[i])
 		}
 	}
-	if err := readStat(buf, filepath.Join(dir, "missing"), memStatKeysV1, vals); !os.IsNotExist(err) {
+	if err := readStat(readFile, buf, filepath.Join(dir, "missing"), memStatKeysV1, vals); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v, want not-exist", err)
 	}
 }
@@ -41,7 +41,7 @@ func TestReadUint(t *testing.T) {
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readUint(buf, path); err != nil || got != want {
+		if got, err := readUint(readFile, buf, path); err != nil || got != want {
 			t.Errorf("readUint(%q) = %d, %v; want %d", body, got, err, want)
 		}
 	}

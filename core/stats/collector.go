@@ -28,21 +28,38 @@ const sampleTTL = 10 * time.Minute
 // pruneEvery is how often the collector looks for entries to forget.
 const pruneEvery = time.Minute
 
+// cgroupIdle is how long the open cgroup files of a container no stats call asks
+// about stay open: the kubelet asks every 10 to 15 s while a container runs, and one
+// that ended without dockercri seeing it (no Forget) must not keep them for long.
+const cgroupIdle = 2 * pruneEvery
+
 // Collector computes CRI stats. It keeps the previous CPU sample of each container and
 // pod (usage_nano_cores is the rate between two samples) and recent layer sizes.
 type Collector struct {
 	mu      sync.Mutex
 	samples map[string]cpuSample
 	layers  map[string]layerSize
-	cgroups map[string]pidCgroup
+	cgroups map[string]*pidCgroup
 	pruned  time.Time
+	budget  *fdBudget
 }
 
-// pidCgroup is the cgroup a container's process is in; it goes with the container's
-// CPU sample.
+// pidCgroup is the cgroup a container's process is in, with its files kept open; it
+// goes with the container's CPU sample.
 type pidCgroup struct {
 	pid int
 	cg  *cgroup
+	// pod is the cgroup parent's (a sandbox's pod cgroup), made on first use.
+	pod  *cgroup
+	used time.Time
+}
+
+// close closes the kept files of the cgroups.
+func (p *pidCgroup) close() {
+	p.cg.files.close()
+	if p.pod != nil {
+		p.pod.files.close()
+	}
 }
 
 type cpuSample struct {
@@ -57,7 +74,31 @@ type layerSize struct {
 
 // NewCollector returns a collector with no samples yet.
 func NewCollector() *Collector {
-	return &Collector{samples: map[string]cpuSample{}, layers: map[string]layerSize{}, cgroups: map[string]pidCgroup{}}
+	return &Collector{samples: map[string]cpuSample{}, layers: map[string]layerSize{}, cgroups: map[string]*pidCgroup{}, budget: newFDBudget()}
+}
+
+// Forget drops what the collector keeps of container (or sandbox) id and closes its
+// cgroup files: dockercri calls it when the container stops or is removed.
+func (c *Collector) Forget(id string) {
+	c.mu.Lock()
+	p := c.cgroups[id]
+	delete(c.cgroups, id)
+	delete(c.samples, id)
+	delete(c.layers, id)
+	c.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+// Close closes every kept cgroup file.
+func (c *Collector) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range c.cgroups {
+		p.close()
+		delete(c.cgroups, id)
+	}
 }
 
 // Container is the stats of a container; CPU and memory only while it runs (they come
@@ -81,8 +122,10 @@ func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.Pod
 	linux := &runtimeapi.LinuxPodSandboxStats{Containers: containers}
 	if cg := c.runningCgroup(sb); cg != nil {
 		pod := cg
-		if sb.HostConfig != nil && sb.HostConfig.CgroupParent != "" {
-			pod = cg.parent()
+		if hasPodCgroup(sb) {
+			if pod = c.podCgroup(sb); pod == nil {
+				pod = cg.parent()
+			}
 		}
 		if u, err := pod.read(); err == nil {
 			if pod == cg {
@@ -105,24 +148,67 @@ func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.Pod
 // runningCgroup is the cgroup of a running container's process. It is read from /proc
 // once per process: a process stays in the cgroup runc put it in.
 func (c *Collector) runningCgroup(insp *container.InspectResponse) *cgroup {
+	if p := c.running(insp); p != nil {
+		return p.cg
+	}
+	return nil
+}
+
+// hasPodCgroup tells whether the sandbox's containers are under a pod cgroup (the
+// cgroup parent the kubelet made), one level above its own.
+func hasPodCgroup(sb *container.InspectResponse) bool {
+	return sb.HostConfig != nil && sb.HostConfig.CgroupParent != ""
+}
+
+// podCgroup is the pod cgroup of a running sandbox that has one.
+func (c *Collector) podCgroup(sb *container.InspectResponse) *cgroup {
+	p := c.running(sb)
+	if p == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cgroups[sb.ID] != p {
+		// Forgotten meanwhile: read without keeping files.
+		return p.cg.parent()
+	}
+	if p.pod == nil {
+		p.pod = p.cg.parent()
+		p.pod.files = newOpenFiles(c.budget)
+	}
+	return p.pod
+}
+
+func (c *Collector) running(insp *container.InspectResponse) *pidCgroup {
 	if insp.State == nil || !insp.State.Running || insp.State.Pid <= 0 {
 		return nil
 	}
 	pid := insp.State.Pid
+	now := time.Now()
 	c.mu.Lock()
-	known, ok := c.cgroups[insp.ID]
-	c.mu.Unlock()
-	if ok && known.pid == pid {
-		return known.cg
+	known := c.cgroups[insp.ID]
+	if known != nil && known.pid == pid {
+		known.used = now
+		c.mu.Unlock()
+		return known
 	}
+	c.mu.Unlock()
 	cg, err := cgroupOf(pid)
 	if err != nil {
 		return nil
 	}
+	cg.files = newOpenFiles(c.budget)
+	p := &pidCgroup{pid: pid, cg: cg, used: now}
 	c.mu.Lock()
-	c.cgroups[insp.ID] = pidCgroup{pid: pid, cg: cg}
-	c.mu.Unlock()
-	return cg
+	defer c.mu.Unlock()
+	if known := c.cgroups[insp.ID]; known != nil {
+		if known.pid == pid {
+			return known // another call's, made meanwhile
+		}
+		known.close() // an earlier process's (the container restarted)
+	}
+	c.cgroups[insp.ID] = p
+	return p
 }
 
 // sum adds the containers' CPU and memory to u (the pause container's own).
@@ -163,8 +249,9 @@ func (c *Collector) pruneLocked(now time.Time) {
 			delete(c.samples, k)
 		}
 	}
-	for k := range c.cgroups {
-		if _, ok := c.samples[k]; !ok {
+	for k, p := range c.cgroups {
+		if _, ok := c.samples[k]; !ok || now.Sub(p.used) > cgroupIdle {
+			p.close()
 			delete(c.cgroups, k)
 		}
 	}

@@ -33,11 +33,11 @@ func (c *Collector) ContainerIO(insp *container.InspectResponse) []DeviceIO {
 // PodIO is the block IO of a running pod's cgroup (its cgroup parent); nil for a pod
 // without one.
 func (c *Collector) PodIO(sb *container.InspectResponse) []DeviceIO {
-	if sb.HostConfig == nil || sb.HostConfig.CgroupParent == "" {
+	if !hasPodCgroup(sb) {
 		return nil
 	}
-	if cg := c.runningCgroup(sb); cg != nil {
-		return cg.parent().readIO()
+	if pod := c.podCgroup(sb); pod != nil {
+		return pod.readIO()
 	}
 	return nil
 }
@@ -55,17 +55,17 @@ func (cg *cgroup) readIO() []DeviceIO {
 		return d
 	}
 	if cg.v2 {
-		b, err := readFile(buf, filepath.Join(cg.dir(""), "io.stat"))
+		b, err := cg.files.read(buf, filepath.Join(cg.dir(""), "io.stat"))
 		if err != nil {
 			return nil
 		}
 		parseIOStat(b, dev)
 	} else {
 		d := cg.dir("blkio")
-		if b, err := readFile(buf, filepath.Join(d, "blkio.throttle.io_service_bytes_recursive")); err == nil {
+		if b, err := cg.files.read(buf, filepath.Join(d, "blkio.throttle.io_service_bytes_recursive")); err == nil {
 			parseBlkio(b, dev, func(io *DeviceIO) (*uint64, *uint64) { return &io.ReadBytes, &io.WriteBytes })
 		}
-		if b, err := readFile(buf, filepath.Join(d, "blkio.throttle.io_serviced_recursive")); err == nil {
+		if b, err := cg.files.read(buf, filepath.Join(d, "blkio.throttle.io_serviced_recursive")); err == nil {
 			parseBlkio(b, dev, func(io *DeviceIO) (*uint64, *uint64) { return &io.Reads, &io.Writes })
 		}
 	}
