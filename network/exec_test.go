@@ -153,7 +153,7 @@ func TestPartialResultReplaced(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("files after two saves: %v, want the result only", entries)
 	}
-	f, err := os.CreateTemp(dir, tempPattern("sb1")) // as replaceFile names it
+	f, err := os.CreateTemp(dir, ".sb1.tmp-") // as checkpoint.ReplaceFile names it
 	if err != nil {
 		t.Fatal(err)
 	}

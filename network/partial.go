@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 // partialResults keeps, for each pod whose ADD has not been undone yet, the result the
@@ -33,41 +35,9 @@ func (p *partialResults) save(id string, result []byte) error {
 	if !ok || len(result) == 0 {
 		return nil
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return replaceFile(dir, filepath.Base(path), result)
-}
-
-// tempPattern names the temporary files of writes of name: as the start-up's removal
-// of temporary files expects (checkpoint.RemoveTemps).
-func tempPattern(name string) string { return "." + name + ".tmp-" }
-
-// replaceFile writes data to dir/name through a temporary file renamed over it, so that
-// a kill of dockercri leaves the old result or the new, never a part. It does not sync:
-// a result matters only while the host runs (a DEL after a kill -9 of dockercri, which
-// loses nothing of the page cache), since a reboot takes the pod's namespace, addresses
-// and rules with it, and a result lost that way reads as none (withPrevResult checks
-// it). The syncs cost more CPU and start-up time than anything else dockercri did for
-// the ADD of a pod: one per plugin of the chain, for a file the ADD's end removes.
-func replaceFile(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tempPattern(name))
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
+	// No sync: see ReplaceFile; a result lost to a reboot reads as none (withPrevResult
+	// checks it).
+	return checkpoint.ReplaceFile(path, result)
 }
 
 // load is the last result kept for id, nil when there is none.

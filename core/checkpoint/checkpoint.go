@@ -170,6 +170,36 @@ func (s *Store) IDs() ([]string, error) {
 	return ids, nil
 }
 
+// ReplaceFile writes data to path through a temporary file renamed over it (named as
+// RemoveTemps expects), so that a kill of dockercri leaves the old file or the new,
+// never a part. Unlike a checkpoint's writes it does not sync: it is for files that
+// matter only while the host runs (a kill -9 of dockercri loses nothing of the page
+// cache, and a reboot takes what they describe with it), written often enough that
+// the syncs would cost more than anything else around them: a CNI plugin's ADD result
+// (one per plugin of a pod's chain), a container log's copy position.
+func ReplaceFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
 // writeFile writes data to path atomically (atomicwriter: a temporary file in the same
 // directory, synced before it is renamed over path, so that a crash leaves the old or
 // the new file), then syncs the directory, which makes the rename itself durable.

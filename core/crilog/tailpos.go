@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
+
+	"github.com/dockercri/dockercri/core/checkpoint"
 )
 
 // fileKey names a file for good, whatever it is renamed to: its device and inode, and
@@ -101,35 +103,13 @@ func (t *tailer) savePos() {
 	}
 	data, err := json.Marshal(tailPos{Src: t.srcKey, Off: t.off, Dst: t.logKey, Size: t.log.size})
 	if err == nil {
-		err = writeFileRenamed(tailPath(t.m.stateDir, t.c.ID), data)
+		err = checkpoint.ReplaceFile(tailPath(t.m.stateDir, t.c.ID), data)
 	}
 	if err != nil {
 		klog.ErrorS(err, "Write a container's log position file", "containerID", t.c.ID)
 		return
 	}
 	t.saved = t.off
-}
-
-func writeFileRenamed(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // dockerFile is one of the files of Docker's json-file log.
