@@ -118,7 +118,7 @@ e2e-kubelet: build kubelet
 # from cri-dockerd to it. VM_TIMEOUT bounds the whole run (boot, tests, power-off), in
 # seconds; VM_RUN=regexp runs only those tests.
 VM_OUT     := bin/vm
-VM_TIMEOUT ?= 1140
+VM_TIMEOUT ?= 1740
 e2e-node-vm: kubelet cri-dockerd
 	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
