@@ -36,7 +36,7 @@ DEBBIN = $(if $(filter $(DEBGOARCH),$(shell $(GO) env GOARCH)),$(BIN),$(BIN)-lin
 # INSTALLBIN is the binary install installs.
 INSTALLBIN ?= $(BIN)
 
-.PHONY: all build run test test-full unit fuzz e2e e2e-kubelet e2e-node-vm kubelet critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
+.PHONY: all build run test test-full unit fuzz e2e e2e-kubelet e2e-node-vm kubelet cri-dockerd critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -105,6 +105,14 @@ KUBELET_VERSION  = $(shell cd hack/kubelet && $(GO) list -m -f '{{.Version}}' k8
 kubelet:
 	cd hack/kubelet && $(GO) build -o $(CURDIR)/$(KUBELET) -ldflags "-X k8s.io/component-base/version.gitVersion=$(KUBELET_VERSION) -X k8s.io/component-base/version.gitTreeState=clean" k8s.io/kubernetes/cmd/kubelet
 
+# cri-dockerd: cri-dockerd of the release hack/cri-dockerd/go.mod pins, unmodified, built
+# from the Go module proxy with its own replace directives: the old CRI server the VM
+# suite's migration scenario moves a node from.
+CRI_DOCKERD         := bin/cri-dockerd
+CRI_DOCKERD_VERSION  = $(shell cd hack/cri-dockerd && $(GO) list -m -f '{{.Version}}' github.com/Mirantis/cri-dockerd)
+cri-dockerd:
+	cd hack/cri-dockerd && $(GO) build -o $(CURDIR)/$(CRI_DOCKERD) -ldflags "-X github.com/Mirantis/cri-dockerd/cmd/version.Version=$(CRI_DOCKERD_VERSION:v%=%)" github.com/Mirantis/cri-dockerd
+
 # e2e-kubelet: the real kubelet, standalone, on dockercri (test/kubelet).
 e2e-kubelet: build kubelet
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) $(GO) test -count=1 -tags kubelet -timeout 30m -v ./test/kubelet/...
@@ -113,17 +121,18 @@ e2e-kubelet: build kubelet
 # systemd as init and Docker on the systemd cgroup driver, as kubeadm sets a node up.
 # hack/vm/image.sh builds its disk once into ~/.cache/dockercri (a few minutes); each run
 # boots it afresh and runs test/vm in it, which installs this tree's .deb (and upgrades to
-# a newer build of it, dockercri-next.deb) and runs the kubelet on it. VM_TIMEOUT bounds
-# the whole run (boot, tests, power-off), in seconds.
+# a newer build of it, dockercri-next.deb) and runs the kubelet on it, first moving a node
+# from cri-dockerd to it. VM_TIMEOUT bounds the whole run (boot, tests, power-off), in
+# seconds; VM_RUN=regexp runs only those tests.
 VM_OUT     := bin/vm
-VM_TIMEOUT ?= 1140
-e2e-node-vm: kubelet
+VM_TIMEOUT ?= 1740
+e2e-node-vm: kubelet cri-dockerd
 	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb-next BIN=$(VM_OUT)/dockercri-next VERSION=$(VERSION)-next DEBVERSION=$(DEBVERSION)+next
 	mv $(VM_OUT)/deb/*.deb $(VM_OUT)/dockercri.deb && mv $(VM_OUT)/deb-next/*.deb $(VM_OUT)/dockercri-next.deb
 	$(GO) test -c -tags vm -o $(VM_OUT)/vm.test ./test/vm
-	hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET)
+	VM_RUN='$(VM_RUN)' hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET) $(CRI_DOCKERD)
 
 # critest, crictl: of the cri-tools release hack/critest/go.mod pins, from the Go module proxy
 # (critest is a Go test binary).

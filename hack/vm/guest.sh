@@ -9,7 +9,7 @@ mkdir -p /opt/dcri
 cp /mnt/host/in/* /opt/dcri/
 cd /opt/dcri
 rc=0
-./vm.test -test.v -test.timeout "$DOCKERCRI_VM_TEST_TIMEOUT" || rc=$?
+./vm.test -test.v -test.timeout "$DOCKERCRI_VM_TEST_TIMEOUT" -test.run "${DOCKERCRI_VM_RUN:-.}" || rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "guest: the journal of dockercri and docker:"
   journalctl --no-pager -o short-monotonic -u dockercri.service -u dockercri.socket -u docker.service | tail -80

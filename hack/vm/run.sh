@@ -3,6 +3,7 @@
 # hack/vm/guest.sh in it with the given files beside it (a 9p share, /mnt/host in the
 # guest), shows its output as it comes, and exits with its exit code.
 #   hack/vm/run.sh TIMEOUT_SECONDS FILE...
+# VM_RUN=regexp runs only those tests of test/vm (vm.test -test.run).
 # The VM boots with -snapshot: its disk never changes. No network (-nic none).
 # Software emulation (TCG) unless DOCKERCRI_VM_KVM=1: this host's KVM does not boot
 # Debian's kernel.
@@ -34,8 +35,12 @@ cp "$here/guest.sh" "$share/run.sh"
 for f in "$@"; do
   cp "$f" "$share/in/"
 done
-# The guest's environment: the test's timeout, sized for emulation.
-echo "DOCKERCRI_VM_TEST_TIMEOUT=${DOCKERCRI_VM_TEST_TIMEOUT:-$((timeout - 120))s}" >"$share/env"
+# The guest's environment: the test's timeout, sized for emulation, and which tests run
+# (VM_RUN, vm.test's -test.run; empty: all).
+{
+  echo "DOCKERCRI_VM_TEST_TIMEOUT=${DOCKERCRI_VM_TEST_TIMEOUT:-$((timeout - 120))s}"
+  echo "DOCKERCRI_VM_RUN='${VM_RUN:-}'"
+} >"$share/env"
 : >"$share/run.log"
 
 accel=(-accel tcg,thread=multi -cpu max)
