@@ -67,6 +67,10 @@ type Config struct {
 	NetworkSweepInterval time.Duration
 	// RootDirectory holds dockercri's checkpoints and other state.
 	RootDirectory string
+	// OldRootDirectories are those of cri-dockerd and dockershim, whose checkpoints of
+	// the pods dockercri adopted would otherwise outlive the pods: a move back to the old
+	// server would list each as a pod that is not ready.
+	OldRootDirectories []string
 	// RuntimeRequestTimeout bounds every Docker call except image pulls.
 	RuntimeRequestTimeout time.Duration
 	// ImagePullProgressDeadline cancels a pull that reports no progress for this long.
@@ -108,6 +112,7 @@ func Default() *Config {
 		CNICacheDir:               DefaultCNICacheDir,
 		NetworkSweepInterval:      DefaultNetworkSweep,
 		RootDirectory:             DefaultRootDirectory,
+		OldRootDirectories:        []string{"/var/lib/cri-dockerd", "/var/lib/dockershim"},
 		RuntimeRequestTimeout:     DefaultRuntimeTimeout,
 		ImagePullProgressDeadline: DefaultPullProgressTimeout,
 		StreamingBindAddr:         DefaultStreamingBindAddr,
@@ -131,6 +136,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.NetworkSweepInterval, "network-sweep-interval", c.NetworkSweepInterval, "How often a failed CNI DEL, and the DEL of a pod whose pause container stopped or was removed, is tried again")
 	fs.StringVar(&c.RootDirectory, "root-directory", c.RootDirectory, "Directory of dockercri's state (checkpoints)")
 	fs.StringVar(&c.RootDirectory, "cri-dockerd-root-directory", c.RootDirectory, "Alias of --root-directory, for cri-dockerd's unit files: set to cri-dockerd's root directory, its pods' checkpoints are read")
+	fs.StringSliceVar(&c.OldRootDirectories, "old-root-directories", c.OldRootDirectories, "Root directories of the CRI servers a node may have moved from (comma-separated): when dockercri removes a pod of theirs, its checkpoint there goes too, so that a move back finds no pod that is gone")
 	fs.DurationVar(&c.RuntimeRequestTimeout, "runtime-request-timeout", c.RuntimeRequestTimeout, "Timeout of each Docker request, image pulls excepted")
 	fs.DurationVar(&c.ImagePullProgressDeadline, "image-pull-progress-deadline", c.ImagePullProgressDeadline, "Cancel an image pull that makes no progress for this long")
 	fs.StringVar(&c.StreamingBindAddr, "streaming-bind-addr", c.StreamingBindAddr, "Address of the exec/attach/port-forward streaming server (port 0: any free port)")

@@ -33,6 +33,7 @@ func newHandlers(t *testing.T, docker *enginetest.Engine, root string) *handlers
 	t.Helper()
 	cfg := config.Default()
 	cfg.RootDirectory = root
+	cfg.OldRootDirectories = []string{filepath.Join(root, "old-server")}
 	cfg.NetworkPlugin = ""
 	cfg.CNIConfDir, cfg.CNICacheDir = filepath.Join(root, "cni-conf"), filepath.Join(root, "cni-cache")
 	cfg.RuntimeRequestTimeout = 10 * time.Second

@@ -1,7 +1,11 @@
 package core
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/dockercri/dockercri/core/checkpoint"
 )
@@ -32,5 +36,27 @@ func TestNetworkPending(t *testing.T) {
 		if got := networkPending(&c.cp); got != c.pending {
 			t.Errorf("%s: networkPending = %t", c.name, got)
 		}
+	}
+}
+
+// The old server's checkpoint of a pod dockercri removes goes with it (a move back would
+// list the pod as one that is not ready); those of its other pods stay.
+func TestRemoveTakesOldServersCheckpoint(t *testing.T) {
+	root := t.TempDir()
+	h := newHandlers(t, newFakeDocker(), root)
+	sb, _ := h.runPod(t, "web")
+	old := checkpoint.NewStore(filepath.Join(root, "old-server"))
+	other := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, id := range []string{sb, other} {
+		if err := old.Save(id, &checkpoint.Sandbox{Name: "web", Namespace: "ns"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := old.IDs()
+	if err != nil || len(ids) != 1 || ids[0] != other {
+		t.Errorf("the old server's checkpoints after RemovePodSandbox: %v, %v; want %s only", ids, err, other)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/dockercri/dockercri/core/grpcerr"
 )
@@ -40,6 +41,14 @@ func (s *Service) removeSandbox(ctx context.Context, insp *container.InspectResp
 	s.refresh(ctx, insp.ID)
 	if err := s.checkpoints.Delete(insp.ID); err != nil {
 		return grpcerr.Wrap(err, "remove checkpoint of sandbox "+insp.ID)
+	}
+	// The old server's checkpoint of an adopted pod: its pod is gone from Docker, and a
+	// move back would list it as a pod that is not ready. Not the kubelet's concern if
+	// that fails (the old server's directory may be read-only): it is logged.
+	for _, old := range s.oldCheckpoints {
+		if err := old.Delete(insp.ID); err != nil {
+			klog.ErrorS(err, "Remove the old CRI server's checkpoint of a removed pod", "podSandboxID", insp.ID)
+		}
 	}
 	return nil
 }

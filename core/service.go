@@ -30,12 +30,15 @@ type Service struct {
 	network     *network.Manager
 	images      *images.Service
 	checkpoints *checkpoint.Store
-	logs        logCopier
-	host        hostLimits
-	pauseImages sandboxImages
-	streams     *streaming.Server
-	view        *dockerview.View
-	stats       *stats.Collector
+	// oldCheckpoints are the checkpoint stores of the servers the node may have moved
+	// from (not dockercri's own root).
+	oldCheckpoints []*checkpoint.Store
+	logs           logCopier
+	host           hostLimits
+	pauseImages    sandboxImages
+	streams        *streaming.Server
+	view           *dockerview.View
+	stats          *stats.Collector
 	// dockerVersion is Docker's /version, kept while dockerd runs: it runs runc and
 	// docker-init to report theirs, and the kubelet asks every second.
 	dockerVersion *dockerview.Fact[types.Version]
@@ -60,15 +63,27 @@ func NewService(cfg *config.Config, docker engine.Engine) *Service {
 		docker: docker,
 		network: network.NewManager(network.Options{Plugin: cfg.NetworkPlugin, ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: cfg.CNICacheDir,
 			StateDir: filepath.Join(cfg.RootDirectory, "cni")}),
-		images:        images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline, view.Epoch),
-		checkpoints:   checkpoint.NewStore(cfg.RootDirectory),
-		logs:          crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
-		host:          probeHost(cfg.RestrictOOMScoreAdj),
-		view:          view,
-		stats:         stats.NewCollector(),
-		dockerVersion: dockerview.NewFact[types.Version](view.Epoch),
-		daemon:        dockerview.NewFact[daemonFacts](view.Epoch),
+		images:         images.New(docker, cfg.RuntimeRequestTimeout, cfg.ImagePullProgressDeadline, view.Epoch),
+		checkpoints:    checkpoint.NewStore(cfg.RootDirectory),
+		oldCheckpoints: oldStores(cfg),
+		logs:           crilog.NewManager(docker, filepath.Join(cfg.RootDirectory, "logs")),
+		host:           probeHost(cfg.RestrictOOMScoreAdj),
+		view:           view,
+		stats:          stats.NewCollector(),
+		dockerVersion:  dockerview.NewFact[types.Version](view.Epoch),
+		daemon:         dockerview.NewFact[daemonFacts](view.Epoch),
 	}
+}
+
+// oldStores are the checkpoint stores of cfg.OldRootDirectories but dockercri's own.
+func oldStores(cfg *config.Config) []*checkpoint.Store {
+	var stores []*checkpoint.Store
+	for _, dir := range cfg.OldRootDirectories {
+		if dir != "" && filepath.Clean(dir) != filepath.Clean(cfg.RootDirectory) {
+			stores = append(stores, checkpoint.NewStore(dir))
+		}
+	}
+	return stores
 }
 
 // RemoveTemps removes the temporary files of the checkpoint and CNI result writes a
