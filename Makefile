@@ -117,7 +117,7 @@ e2e-kubelet: build kubelet
 # a newer build of it, dockercri-next.deb) and runs the kubelet on it. VM_TIMEOUT bounds
 # the whole run (boot, tests, power-off), in seconds.
 VM_OUT     := bin/vm
-VM_TIMEOUT ?= 1140
+VM_TIMEOUT ?= 1500
 e2e-node-vm: kubelet kubelet-dockershim
 	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
