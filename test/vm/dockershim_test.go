@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	corev1 "k8s.io/api/core/v1"
@@ -215,6 +216,9 @@ func podContainers(t *testing.T, uid string) map[string]shimContainer {
 	out := map[string]shimContainer{}
 	for _, c := range list {
 		insp, err := docker.ContainerInspect(ctx(t), c.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue // removed since the list (the kubelet's garbage collection)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
