@@ -36,7 +36,7 @@ DEBBIN = $(if $(filter $(DEBGOARCH),$(shell $(GO) env GOARCH)),$(BIN),$(BIN)-lin
 # INSTALLBIN is the binary install installs.
 INSTALLBIN ?= $(BIN)
 
-.PHONY: all build run test test-full unit fuzz e2e e2e-kubelet e2e-node-vm kubelet cri-dockerd critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
+.PHONY: all build run test test-full unit fuzz e2e e2e-kubelet e2e-node-vm kubelet kubelet-dockershim cri-dockerd critest critest-bin crictl e2e-node e2e-node-bin bench vet fmt clean install deb
 
 all: build
 
@@ -113,6 +113,14 @@ CRI_DOCKERD_VERSION  = $(shell cd hack/cri-dockerd && $(GO) list -m -f '{{.Versi
 cri-dockerd:
 	cd hack/cri-dockerd && $(GO) build -o $(CURDIR)/$(CRI_DOCKERD) -ldflags "-X github.com/Mirantis/cri-dockerd/cmd/version.Version=$(CRI_DOCKERD_VERSION:v%=%)" github.com/Mirantis/cri-dockerd
 
+# kubelet-dockershim: the last kubelet with dockershim built in (Kubernetes 1.23, the release
+# hack/kubelet-dockershim/go.mod pins, from the Go module proxy): the old runtime the node VM
+# moves a node from to dockercri (test/vm/dockershim_test.go).
+KUBELET_DOCKERSHIM         := bin/kubelet-dockershim
+KUBELET_DOCKERSHIM_VERSION  = $(shell cd hack/kubelet-dockershim && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+kubelet-dockershim:
+	cd hack/kubelet-dockershim && $(GO) build -o $(CURDIR)/$(KUBELET_DOCKERSHIM) -ldflags "-X k8s.io/component-base/version.gitVersion=$(KUBELET_DOCKERSHIM_VERSION) -X k8s.io/component-base/version.gitTreeState=clean" k8s.io/kubernetes/cmd/kubelet
+
 # e2e-kubelet: the real kubelet, standalone, on dockercri (test/kubelet).
 e2e-kubelet: build kubelet
 	$(ENGINE_ENV) DOCKERCRI_BIN=$(CURDIR)/$(BIN) KUBELET_BIN=$(CURDIR)/$(KUBELET) $(GO) test -count=1 -tags kubelet -timeout 30m -v ./test/kubelet/...
@@ -125,14 +133,14 @@ e2e-kubelet: build kubelet
 # from cri-dockerd to it. VM_TIMEOUT bounds the whole run (boot, tests, power-off), in
 # seconds; VM_RUN=regexp runs only those tests.
 VM_OUT     := bin/vm
-VM_TIMEOUT ?= 1740
-e2e-node-vm: kubelet cri-dockerd
+VM_TIMEOUT ?= 2100
+e2e-node-vm: kubelet cri-dockerd kubelet-dockershim
 	rm -rf $(VM_OUT) && mkdir -p $(VM_OUT)
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb
 	$(MAKE) --no-print-directory deb DEBOUT=$(VM_OUT)/deb-next BIN=$(VM_OUT)/dockercri-next VERSION=$(VERSION)-next DEBVERSION=$(DEBVERSION)+next
 	mv $(VM_OUT)/deb/*.deb $(VM_OUT)/dockercri.deb && mv $(VM_OUT)/deb-next/*.deb $(VM_OUT)/dockercri-next.deb
 	$(GO) test -c -tags vm -o $(VM_OUT)/vm.test ./test/vm
-	VM_RUN='$(VM_RUN)' hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET) $(CRI_DOCKERD)
+	VM_RUN='$(VM_RUN)' hack/vm/run.sh $(VM_TIMEOUT) $(VM_OUT)/vm.test $(VM_OUT)/dockercri.deb $(VM_OUT)/dockercri-next.deb $(KUBELET) $(CRI_DOCKERD) $(KUBELET_DOCKERSHIM)
 
 # critest, crictl: of the cri-tools release hack/critest/go.mod pins, from the Go module proxy
 # (critest is a Go test binary).

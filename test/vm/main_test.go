@@ -4,7 +4,8 @@
 // 12 node on cgroup v2 with systemd as init and Docker on the systemd cgroup driver, on
 // which dockercri is installed from its .deb and started by systemd (socket activation),
 // as kubeadm's nodes run. Beside the test binary (in its directory) are the packages it
-// installs, dockercri.deb and the newer dockercri-next.deb, and the kubelet.
+// installs, dockercri.deb and the newer dockercri-next.deb, the kubelet, and the 1.23
+// kubelet with dockershim built in (kubelet-dockershim) that a node moves from.
 package vm
 
 import (
