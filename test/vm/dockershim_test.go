@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -135,11 +134,16 @@ func TestDockershim(t *testing.T) {
 	if err := k.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Two of the kubelet's syncs (10 s each), in which it could have restarted anything.
-	if _, err := k.WaitPod("shim", 2*slow, framework.Running); err != nil {
+	// Two of the kubelet's periodic syncs of the pod (from its metrics), in which it
+	// could have restarted anything.
+	if err := framework.WaitFor(2*slow, func() error {
+		if n := podSyncs(k); n < 2 {
+			return fmt.Errorf("%d pod syncs of the kubelet on dockercri, want 2", n)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(25 * time.Second)
 	p, err = k.WaitPod("shim", 2*slow, framework.Running)
 	if err != nil {
 		t.Fatal(err)
