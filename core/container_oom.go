@@ -2,10 +2,14 @@ package core
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/docker/docker/api/types/container"
 )
@@ -20,6 +24,16 @@ import (
 // container ended by SIGKILL, compares. A container dockercri was asked to stop is not
 // attributed (the kubelet's SIGKILL after the grace period is no OOM), nor one that
 // started before dockercri did (no count to compare with).
+//
+// On cgroup v1 Docker misses it too: containerd's shim arms its OOM watch on the
+// container's memory cgroup only once the process runs, so a kill in its first moments
+// (a machine under load makes them long) comes with no oom event at all, and the cgroup
+// is gone by the time the container is seen exited. There the kernel's count of OOM
+// kills is per cgroup, not hierarchical, so the pod's cgroup does not tell either:
+// dockercri reads the node's count (/proc/vmstat) before the container starts and, once
+// it sees the container ended by SIGKILL after that count rose, looks for the kernel's
+// report of the kill (its oom-kill line names the victim's memory cgroup, the
+// container's own) in the kernel log.
 var oomKills = &oomTracker{baselines: map[string]oomBaseline{}, verdicts: map[string]bool{}}
 
 type oomTracker struct {
@@ -28,11 +42,18 @@ type oomTracker struct {
 	verdicts  map[string]bool
 }
 
-// oomBaseline is the pod cgroup's oom_kill count when the container started.
+// oomBaseline is the pod cgroup's oom_kill count when the container started, or the
+// node's on cgroup v1 (podDir "").
 type oomBaseline struct {
 	podDir string
 	count  uint64
 }
+
+// vmstatPath and kmsgPath are the kernel's counters and its log (variables for tests).
+var (
+	vmstatPath = "/proc/vmstat"
+	kmsgPath   = "/dev/kmsg"
+)
 
 // podCgroupDir is the v2 directory of a container's pod cgroup, "" without one.
 func podCgroupDir(hc *container.HostConfig) string {
@@ -48,13 +69,7 @@ func oomKillCount(dir string) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		if v, ok := bytes.CutPrefix(line, []byte("oom_kill ")); ok {
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
+	return counter(b, "oom_kill ")
 }
 
 // starting records the pod cgroup's count before the container starts.
@@ -71,6 +86,80 @@ func (o *oomTracker) starting(id string, hc *container.HostConfig) {
 	defer o.mu.Unlock()
 	o.baselines[id] = oomBaseline{podDir: dir, count: n}
 	delete(o.verdicts, id)
+}
+
+// startingV1 records the node's count before the container starts, on cgroup v1.
+func (o *oomTracker) startingV1(id string) {
+	b, err := os.ReadFile(vmstatPath)
+	if err != nil {
+		return
+	}
+	n, ok := counter(b, "oom_kill ")
+	if !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.baselines[id] = oomBaseline{count: n}
+	delete(o.verdicts, id)
+}
+
+// counter is the value of the line that begins with key in b.
+func counter(b []byte, key string) (uint64, bool) {
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// kernelLoggedOOMKill tells whether the kernel log still holds a report of an OOM kill
+// in container id's memory cgroup (task_memcg=/docker/<id>, …/<id> or
+// …/docker-<id>.scope).
+func kernelLoggedOOMKill(id string) bool {
+	f, err := os.OpenFile(kmsgPath, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	// /dev/kmsg gives one record per read, which must fit the buffer; a record is at
+	// most 8 KiB (with its dictionary).
+	buf := make([]byte, 16<<10)
+	var partial []byte
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			lines := bytes.Split(append(partial, buf[:n]...), []byte{'\n'})
+			partial = append(partial[:0], lines[len(lines)-1]...)
+			for _, line := range lines[:len(lines)-1] {
+				if oomKillOf(string(line), id) {
+					return true
+				}
+			}
+		}
+		switch {
+		case errors.Is(err, syscall.EPIPE):
+			continue // records overwritten while reading: go on with the next
+		case err != nil || n == 0:
+			return errors.Is(err, io.EOF) && oomKillOf(string(partial), id)
+		}
+	}
+}
+
+// oomKillOf tells whether a kernel log line reports an OOM kill in id's memory cgroup.
+func oomKillOf(line, id string) bool {
+	_, report, ok := strings.Cut(line, "oom-kill:")
+	if !ok {
+		return false
+	}
+	_, memcg, ok := strings.Cut(report, ",task_memcg=")
+	if !ok {
+		return false
+	}
+	memcg, _, _ = strings.Cut(memcg, ",")
+	return strings.Contains(filepath.Base(memcg), id)
 }
 
 // stopping: what ends the container from now on is the stop.
@@ -96,8 +185,15 @@ func (o *oomTracker) killed(id string) bool {
 		return false
 	}
 	delete(o.baselines, id)
-	n, ok := oomKillCount(b.podDir)
-	v := ok && n > b.count
+	var v bool
+	if b.podDir == "" {
+		vmstat, err := os.ReadFile(vmstatPath)
+		n, ok := counter(vmstat, "oom_kill ")
+		v = err == nil && ok && n > b.count && kernelLoggedOOMKill(id)
+	} else {
+		n, ok := oomKillCount(b.podDir)
+		v = ok && n > b.count
+	}
 	o.verdicts[id] = v
 	return v
 }

@@ -26,6 +26,8 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	}
 	if s.host.cgroupV2 {
 		oomKills.starting(insp.ID, insp.HostConfig)
+	} else {
+		oomKills.startingV1(insp.ID)
 	}
 	if err := s.docker.ContainerStart(ctx, insp.ID, container.StartOptions{}); err != nil {
 		return nil, grpcerr.Wrap(err, "start container "+insp.ID)

@@ -67,6 +67,8 @@ type View struct {
 	// gone keeps what dockercri removed itself (Refresh) until Docker's destroy event
 	// comes, which then still tells whose container it was.
 	gone map[string]goneObj
+	// oomed are the containers Docker sent an oom event for since they last started.
+	oomed map[string]bool
 }
 
 type goneObj struct {
@@ -86,7 +88,7 @@ func New(docker engine.Engine, label string) *View {
 	// The first load is under way from the start: Run is about to begin it, and a call
 	// that comes first waits for it rather than fail.
 	return &View{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{},
-		loading: make(chan struct{})}
+		oomed: map[string]bool{}, loading: make(chan struct{})}
 }
 
 // actions are the events that change what the view shows, each worth an inspect. Exec
@@ -204,6 +206,9 @@ func (c *View) resync(ctx context.Context) error {
 		objs[s.ID] = &insp
 	}
 	c.mu.Lock()
+	for id, obj := range objs {
+		c.markOOM(id, obj)
+	}
 	for id, obj := range c.storedDuringLoad {
 		if obj == nil {
 			delete(objs, id)
@@ -222,6 +227,7 @@ func (c *View) resync(ctx context.Context) error {
 
 // apply brings one container up to date after an event.
 func (c *View) apply(ctx context.Context, m events.Message) {
+	c.noteOOM(m.Actor.ID, m.Action)
 	var obj *container.InspectResponse
 	if m.Action != events.ActionDestroy {
 		var err error
@@ -276,6 +282,7 @@ func (c *View) store(id string, obj *container.InspectResponse) *container.Inspe
 	if prev != nil || obj != nil {
 		c.changed()
 	}
+	c.markOOM(id, obj)
 	if c.loading != nil {
 		if c.storedDuringLoad == nil {
 			c.storedDuringLoad = map[string]*container.InspectResponse{}
@@ -284,6 +291,7 @@ func (c *View) store(id string, obj *container.InspectResponse) *container.Inspe
 	}
 	if obj == nil {
 		delete(c.objs, id)
+		delete(c.oomed, id)
 		if prev != nil {
 			now := time.Now()
 			for gid, g := range c.gone {
@@ -297,6 +305,35 @@ func (c *View) store(id string, obj *container.InspectResponse) *container.Inspe
 		c.objs[id] = obj
 	}
 	return prev
+}
+
+// Docker 20.10 sets State.OOMKilled only from what it knew when the container exited:
+// when containerd's shim sends the OOM after the exit (its OOM watcher and its reaper
+// race, as they do on a loaded machine with cgroup v1), Docker still publishes the oom
+// event but the container stays OOMKilled false for good, and dockercri would report a
+// container the kernel OOM-killed as a plain Error. Docker 23 sets the flag on the oom
+// event; the view does as Docker 23 does, on every engine: a container with an oom event
+// since it last started is OOMKilled.
+func (c *View) noteOOM(id string, action events.Action) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch action {
+	case events.ActionOOM:
+		c.oomed[id] = true
+	case events.ActionStart, events.ActionRestart, events.ActionDestroy:
+		delete(c.oomed, id)
+	}
+}
+
+// markOOM, c.mu held, marks obj (a fresh inspect, not yet shared) OOMKilled if id had
+// an oom event since it last started.
+func (c *View) markOOM(id string, obj *container.InspectResponse) {
+	if obj == nil || obj.ContainerJSONBase == nil || obj.State == nil || !c.oomed[id] {
+		return
+	}
+	st := *obj.State
+	st.OOMKilled = true
+	obj.State = &st
 }
 
 func (c *View) setSynced(v bool) {

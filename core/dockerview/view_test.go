@@ -288,3 +288,62 @@ func TestRefreshDuringTheLoadIsKept(t *testing.T) {
 		t.Errorf("the container refreshed during the listing: %v", err)
 	}
 }
+
+// Docker 20.10 publishes an oom that came after the exit without marking the container
+// OOMKilled: the view marks it, keeps the mark when it lists again, and drops it when
+// the container starts again.
+func TestOOMEventAfterDie(t *testing.T) {
+	f := newFake()
+	put(f, "oom1", "running", true)
+	c := startView(t, f)
+	changes, stop := c.Subscribe()
+	defer stop()
+	oomKilled := func() bool {
+		t.Helper()
+		o, err := c.Get("oom1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.State.OOMKilled
+	}
+
+	put(f, "oom1", "exited", true) // exit 137, OOMKilled false: the oom is still on its way
+	f.Emit("oom1", events.ActionDie)
+	<-changes
+	if oomKilled() {
+		t.Fatal("OOMKilled before any oom event")
+	}
+	f.Emit("oom1", events.ActionOOM)
+	if ch := <-changes; ch.Action != events.ActionOOM || !ch.Obj.State.OOMKilled {
+		t.Errorf("oom change after the die: %+v", ch.Obj.State)
+	}
+	if !oomKilled() {
+		t.Error("an oom event after the die: not OOMKilled")
+	}
+	if insp, _ := f.Inspected("oom1"); insp.State.OOMKilled {
+		t.Error("the view changed Docker's own inspect")
+	}
+	if _, err := c.Refresh(context.Background(), "oom1"); err != nil || !oomKilled() {
+		t.Errorf("after a Refresh: OOMKilled %v (%v)", oomKilled(), err)
+	}
+
+	epoch, _ := c.Epoch()
+	f.BreakEvents(errors.New("stream broke"))
+	deadline := time.Now().Add(5 * time.Second)
+	for e, live := c.Epoch(); e == epoch || !live; e, live = c.Epoch() {
+		if time.Now().After(deadline) {
+			t.Fatal("the view did not list again after the stream broke")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !oomKilled() {
+		t.Error("listed again: the oom is forgotten")
+	}
+
+	put(f, "oom1", "running", true)
+	f.Emit("oom1", events.ActionStart)
+	<-changes
+	if oomKilled() {
+		t.Error("started again: still OOMKilled")
+	}
+}

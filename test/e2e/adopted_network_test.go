@@ -31,6 +31,7 @@ import (
 type criDockerdPod struct {
 	id, uid, ip string
 	pid         int
+	pause       pauseProcess
 	hostPort    int
 	// labels and annotations are what cri-dockerd reported of the sandbox.
 	labels, annotations map[string]string
@@ -77,6 +78,7 @@ func newCriDockerdPod(t *testing.T, n *framework.CNINetwork) *criDockerdPod {
 		t.Fatal(err)
 	}
 	p.pid = insp.State.Pid
+	p.pause = pauseOf(t, p.pid)
 
 	cni := libcni.NewCNIConfig([]string{framework.CNIBinDir}, nil)
 	lo, err := libcni.ConfListFromBytes([]byte(criDockerdLoopback))
@@ -220,7 +222,7 @@ func TestAdoptedCriDockerdPodNetwork(t *testing.T) {
 			if err := rt.RemovePodSandbox(ctx(t), p.id); err != nil {
 				t.Fatal(err)
 			}
-			checkNothingLeft(t, n, d, leftovers{sandboxes: []string{p.id}, uids: []string{p.uid}, words: []string{p.ip + " ", p.ip + "/"}, pids: []int{p.pid}})
+			checkNothingLeft(t, n, d, leftovers{sandboxes: []string{p.id}, uids: []string{p.uid}, words: []string{p.ip + " ", p.ip + "/"}, pauses: []pauseProcess{p.pause}})
 		})
 	}
 }

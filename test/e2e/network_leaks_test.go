@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -35,7 +34,7 @@ func TestNetworkNoLeaks(t *testing.T) {
 
 	ids := make([]string, 0, podCount)
 	var ips, uids []string // as iptables-save writes them
-	var pids []int
+	var pauses []pauseProcess
 	for i := range podCount {
 		cfg := env.SandboxConfig(t, fmt.Sprintf("leak%d", i))
 		cfg.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(basePort + i%5)}}
@@ -52,7 +51,7 @@ func TestNetworkNoLeaks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pids = append(pids, insp.State.Pid)
+		pauses = append(pauses, pauseOf(t, insp.State.Pid))
 	}
 	if got := len(n.AllocatedIPs(t)); got != podCount {
 		t.Fatalf("%d IPs allocated for %d pods", got, podCount)
@@ -96,7 +95,7 @@ func TestNetworkNoLeaks(t *testing.T) {
 		}
 	}
 
-	checkNothingLeft(t, n, d, leftovers{sandboxes: ids, uids: uids, words: ips, pids: pids})
+	checkNothingLeft(t, n, d, leftovers{sandboxes: ids, uids: uids, words: ips, pauses: pauses})
 }
 
 // leftovers names what a test's pods were, for checkNothingLeft.
@@ -105,10 +104,30 @@ type leftovers struct {
 	sandboxes, uids []string
 	// words are more words no iptables rule may hold (the pods' IPs, say).
 	words []string
-	// pids are the pods' pause processes.
-	pids []int
+	// pauses are the pods' pause processes.
+	pauses []pauseProcess
 	// docker is the Docker Engine of the pods, when not the suite's.
 	docker *framework.Dockerd
+}
+
+// pauseProcess is a pod's pause process and the network namespace it held when the
+// pod ran.
+type pauseProcess struct {
+	pid   int
+	netns string
+}
+
+// pauseOf reads the network namespace of a running pod's pause process pid.
+func pauseOf(t *testing.T, pid int) pauseProcess {
+	t.Helper()
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatalf("pause process %d: %v", pid, err)
+	}
+	if host, _ := os.Readlink("/proc/self/ns/net"); link == host {
+		t.Fatalf("pause process %d is in the host's network namespace", pid)
+	}
+	return pauseProcess{pid: pid, netns: link}
 }
 
 // checkNothingLeft fails the test if the pods of network n, all removed, left anything
@@ -128,11 +147,11 @@ func checkNothingLeft(t *testing.T, n *framework.CNINetwork, d *framework.Docker
 	if rules := framework.IPTablesRules(t, words...); len(rules) != 0 {
 		t.Errorf("iptables rules left: %q", rules)
 	}
-	for _, pid := range l.pids {
-		if err := syscall.Kill(pid, 0); err == nil {
-			if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); link != "" {
-				t.Errorf("pause process %d still holds network namespace %s", pid, link)
-			}
+	for _, p := range l.pauses {
+		// The pid of a pause process that is gone may be any other process's by now
+		// (on a busy machine it is soon reused): only the pod's own namespace is a leak.
+		if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", p.pid)); link == p.netns {
+			t.Errorf("pause process %d still holds the pod's network namespace %s", p.pid, link)
 		}
 	}
 	if cached, _ := filepath.Glob(filepath.Join(n.CacheDir, "*", "*")); len(cached) != 0 {

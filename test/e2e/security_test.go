@@ -217,8 +217,8 @@ func TestResourcesAndOOMKill(t *testing.T) {
 	oom := p.start(t, c)
 	st := waitExited(t, p.rt, oom)
 	// Docker learns of the OOM kill from an event of its own, which on a loaded machine
-	// may come after the exit; the status follows it (dockercri's view re-reads the
-	// container on Docker's oom event).
+	// may come after the exit; the status follows Docker's oom event (Docker 20.10 never
+	// marks such a container OOMKilled itself: dockercri's view does, on that event).
 	_ = framework.WaitFor(10*time.Second, func() error {
 		resp, err := p.rt.ContainerStatus(ctx(t), oom, false)
 		if err != nil {
