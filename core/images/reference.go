@@ -58,13 +58,22 @@ func pullRef(spec string) (string, error) {
 
 // matches reports whether the image with this id, tags and digests is the one spec
 // names (resolved with resolve). Docker reports tags and digests in their short form
-// (busybox:latest), so both sides are compared normalised.
+// (busybox:latest), so both sides are compared normalised; and as Docker shortens
+// ref, which is not always undone by normalising again: docker.io/0.0/b is reported as
+// 0.0/b, which names image b of a registry 0.0.
 func matches(ref, id string, tags, digests []string) bool {
 	if ref == id || strings.TrimPrefix(id, "sha256:") == ref {
 		return true
 	}
+	short := ""
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		short = reference.FamiliarString(named)
+	}
 	for _, names := range [][]string{tags, digests} {
 		for _, name := range names {
+			if name == short {
+				return true
+			}
 			if n, err := resolve(name); err == nil && n == ref {
 				return true
 			}
