@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/dockercri/dockercri/config"
 )
 
@@ -11,15 +13,19 @@ import (
 // container's output into its CRI log, from where the log file ends: Docker kept the
 // output meanwhile. It reads the view of Docker once the view has loaded, so that
 // start-up lists and inspects Docker's containers once, not twice; while Docker is
-// down, it waits with the view.
-func (s *Service) resumeLogs(ctx context.Context) {
+// down, it waits with the view. Only containers started before since, when dockercri
+// started, are its business: those started after are StartContainer's, which follows
+// their output itself, and may have been stopped and removed with their log by the
+// time the view has loaded (a slow start-up list), when a resumed copying would make
+// their log file again, for good.
+func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 	if s.cfg.ContainerLogFormat != config.LogFormatCRI {
 		return
 	}
 	for {
 		if objs, err := s.viewOf(ctx, typeContainer); err == nil {
 			for _, c := range objs {
-				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) {
+				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) && startedBefore(c, since) {
 					s.logs.Start(logContainer(*c))
 				}
 			}
@@ -31,4 +37,10 @@ func (s *Service) resumeLogs(ctx context.Context) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startedBefore tells whether container c last started before t (or says not when).
+func startedBefore(c *container.InspectResponse, t time.Time) bool {
+	started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
+	return err != nil || started.Before(t)
 }

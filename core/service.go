@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -102,7 +103,7 @@ func (s *Service) RemoveTemps() {
 // the containers found running resume, the view follows Docker's events, and the
 // network sweep runs.
 func (s *Service) Run(ctx context.Context) {
-	go s.resumeLogs(ctx)
+	go s.resumeLogs(ctx, time.Now())
 	go s.view.Run(ctx)
 	go s.sweepNetworks(ctx, s.cfg.NetworkSweepInterval)
 	go s.forgetEnded(ctx)
