@@ -136,6 +136,7 @@ func checkEnvs(kvs []*runtimeapi.KeyValue) error {
 // containerDockerConfig translates a container config into Docker's.
 func (s *Service) containerDockerConfig(cfg *runtimeapi.ContainerConfig, sandboxID string, sandboxHC *container.HostConfig, logPath, dockerRoot string) (*container.Config, *container.HostConfig, error) {
 	labels := dockerLabels(cfg.GetLabels(), cfg.GetAnnotations())
+	labels[labelRoot] = s.cfg.RootDirectory
 	labels[labelType] = typeContainer
 	labels[labelSandboxID] = sandboxID
 	if logPath != "" {

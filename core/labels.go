@@ -37,10 +37,14 @@ const (
 	// (container_image.go).
 	labelImageName = "io.dockercri.image"
 	labelImageRef  = "io.dockercri.image-ref"
+	// labelRoot is the root directory of the dockercri that created the container: the
+	// one whose log copying it is when that dockercri restarts. Another dockercri on the
+	// same Docker (a test's, a second node agent) must not copy into its log file too.
+	labelRoot = "io.dockercri.root"
 )
 
 // internalLabels are dockercri's bookkeeping, not the kubelet's labels.
-var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true, labelImageName: true, labelImageRef: true, labelUnified: true}
+var internalLabels = map[string]bool{labelType: true, labelSandboxID: true, labelLogPath: true, labelCreated: true, labelRuntimeHandler: true, labelSharedPID: true, labelPrivilegedFallback: true, labelImageName: true, labelImageRef: true, labelUnified: true, labelRoot: true}
 
 // dockerLabels merges CRI labels and annotations into Docker labels.
 func dockerLabels(labels, annotations map[string]string) map[string]string {

@@ -17,7 +17,9 @@ import (
 // started, are its business: those started after are StartContainer's, which follows
 // their output itself, and may have been stopped and removed with their log by the
 // time the view has loaded (a slow start-up list), when a resumed copying would make
-// their log file again, for good.
+// their log file again, for good. Nor are containers another dockercri on the same
+// Docker created (its root directory is not this one's): their log files are that
+// one's to write and to remove.
 func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 	if s.cfg.ContainerLogFormat != config.LogFormatCRI {
 		return
@@ -25,7 +27,7 @@ func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 	for {
 		if objs, err := s.viewOf(ctx, typeContainer); err == nil {
 			for _, c := range objs {
-				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) && startedBefore(c, since) {
+				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) && startedBefore(c, since) && s.ownsLog(c) {
 					s.logs.Start(logContainer(*c))
 				}
 			}
@@ -43,4 +45,11 @@ func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 func startedBefore(c *container.InspectResponse, t time.Time) bool {
 	started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
 	return err != nil || started.Before(t)
+}
+
+// ownsLog tells whether container c's log is this dockercri's to copy: it created c,
+// or no dockercri of this kind did (a dockercri before labelRoot).
+func (s *Service) ownsLog(c *container.InspectResponse) bool {
+	root, ok := c.Config.Labels[labelRoot]
+	return !ok || root == s.cfg.RootDirectory
 }

@@ -27,7 +27,8 @@ func (l *startedLogs) Start(c crilog.Container) {
 // At start-up, the copying resumes for containers running since before dockercri
 // started, never for one StartContainer started since: its copying is under way, and
 // it may be removed, with its log, before the view has loaded (a resumed copying would
-// then make its log file again, for good).
+// then make its log file again, for good); nor for another dockercri's container on the
+// same Docker, whose log is that one's.
 func TestResumeLogsOnlyOfContainersFromBefore(t *testing.T) {
 	h := newHandlers(t, newFakeDocker(), t.TempDir())
 	ctx := context.Background()
@@ -49,18 +50,21 @@ func TestResumeLogsOnlyOfContainersFromBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	afterStart := time.Now().Add(time.Second)
+	root := h.cfg.RootDirectory
 	for _, tt := range []struct {
 		name  string
 		since time.Time
+		root  string
 		want  bool
 	}{
-		{"dockercri started after the container", afterStart, true},
-		{"the container started after dockercri", beforeStart, false},
+		{"dockercri started after the container", afterStart, root, true},
+		{"the container started after dockercri", beforeStart, root, false},
+		{"another dockercri's container", afterStart, root + "-other", false},
 	} {
 		logs := &startedLogs{logCopier: h.logs}
-		h.logs = logs
+		h.logs, h.cfg.RootDirectory = logs, tt.root
 		h.resumeLogs(ctx, tt.since)
-		h.logs = logs.logCopier
+		h.logs, h.cfg.RootDirectory = logs.logCopier, root
 		if got := len(logs.started) == 1 && logs.started[0] == c; got != tt.want || len(logs.started) > 1 {
 			t.Errorf("%s: resumed %v, want the container resumed: %t", tt.name, logs.started, tt.want)
 		}
