@@ -6,12 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/dockercri/dockercri/core/stats"
 )
 
 // On cgroup v2 Docker can miss that the kernel OOM-killed a container: its runtime
@@ -69,7 +70,7 @@ func oomKillCount(dir string) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return counter(b, "oom_kill ")
+	return oomKillsIn(b)
 }
 
 // starting records the pod cgroup's count before the container starts.
@@ -94,7 +95,7 @@ func (o *oomTracker) startingV1(id string) {
 	if err != nil {
 		return
 	}
-	n, ok := counter(b, "oom_kill ")
+	n, ok := oomKillsIn(b)
 	if !ok {
 		return
 	}
@@ -104,15 +105,10 @@ func (o *oomTracker) startingV1(id string) {
 	delete(o.verdicts, id)
 }
 
-// counter is the value of the line that begins with key in b.
-func counter(b []byte, key string) (uint64, bool) {
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
+// oomKillsIn is the value of the oom_kill line in b (memory.events, /proc/vmstat).
+func oomKillsIn(b []byte) (uint64, bool) {
+	var v [1]uint64
+	return v[0], stats.Values(b, []string{"oom_kill"}, v[:]) == 1
 }
 
 // kernelLoggedOOMKill tells whether the kernel log still holds a report of an OOM kill
@@ -188,7 +184,7 @@ func (o *oomTracker) killed(id string) bool {
 	var v bool
 	if b.podDir == "" {
 		vmstat, err := os.ReadFile(vmstatPath)
-		n, ok := counter(vmstat, "oom_kill ")
+		n, ok := oomKillsIn(vmstat)
 		v = err == nil && ok && n > b.count && kernelLoggedOOMKill(id)
 	} else {
 		n, ok := oomKillCount(b.podDir)

@@ -35,6 +35,13 @@ const shutdownGrace = 10 * time.Second
 // lists keep their answers within it (core/batch).
 const maxMsgSize = batch.MaxMessage
 
+// flowWindow is the HTTP/2 flow-control window of each call and of the connection,
+// fixed: grpc-go otherwise estimates the bandwidth with a ping after each request's
+// data, a second round trip (a wake-up of dockercri and of the kubelet) per call, to
+// size a window that the kubelet's small requests never fill. Fixed at 1 MiB, the
+// largest request (16 MiB) still streams in without waiting on the kubelet's reads.
+const flowWindow = 1 << 20
+
 // Serve runs dockercri until ctx ends, then stops accepting calls, lets the ones in
 // flight finish (for at most shutdownGrace) and removes the socket.
 func Serve(ctx context.Context, cfg *config.Config) error {
@@ -78,13 +85,7 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	cc := calls{slow: cfg.SlowCallThreshold, docker: &dockerPresence{endpoint: cfg.DockerEndpoint, epoch: svc.Epoch}}
-	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(cc.unary),
-		grpc.ChainStreamInterceptor(cc.stream),
-		grpc.MaxRecvMsgSize(maxMsgSize),
-		grpc.MaxSendMsgSize(maxMsgSize),
-		grpc.ForceServerCodecV2(core.NewCodec(svc)),
-	)
+	srv := grpc.NewServer(append(serverOptions(cc), grpc.ForceServerCodecV2(core.NewCodec(svc)))...)
 	runtimeapi.RegisterRuntimeServiceServer(srv, svc)
 	runtimeapi.RegisterImageServiceServer(srv, svc.Images())
 
@@ -112,6 +113,18 @@ func Serve(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	return err
+}
+
+// serverOptions are the CRI server's gRPC options, but for its codec.
+func serverOptions(cc calls) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(cc.unary),
+		grpc.ChainStreamInterceptor(cc.stream),
+		grpc.MaxRecvMsgSize(maxMsgSize),
+		grpc.MaxSendMsgSize(maxMsgSize),
+		grpc.StaticStreamWindowSize(flowWindow),
+		grpc.StaticConnWindowSize(flowWindow),
+	}
 }
 
 // notifySystemd tells systemd (Type=notify) how dockercri is doing; outside systemd,

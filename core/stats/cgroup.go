@@ -178,6 +178,14 @@ func readStat(rd reader, buf *[]byte, path string, keys []string, values []uint6
 	if err != nil {
 		return err
 	}
+	Values(b, keys, values)
+	return nil
+}
+
+// Values parses the values of keys from b, a kernel file of "key value" lines
+// (memory.stat, memory.events, /proc/vmstat), into values, and says how many of the
+// keys b has; a key b lacks reads as 0.
+func Values(b []byte, keys []string, values []uint64) (found int) {
 	clear(values)
 	for len(b) > 0 {
 		line := b
@@ -192,12 +200,15 @@ func readStat(rd reader, buf *[]byte, path string, keys []string, values []uint6
 		}
 		for i, key := range keys {
 			if string(k) == key {
-				values[i], _ = parseUint(bytes.TrimSpace(v))
+				if n, err := parseUint(bytes.TrimSpace(v)); err == nil {
+					values[i] = n
+					found++
+				}
 				break
 			}
 		}
 	}
-	return nil
+	return found
 }
 
 // parseUint is strconv.ParseUint(string(b), 10, 64) without the string.

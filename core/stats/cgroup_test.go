@@ -32,6 +32,18 @@ func TestReadStat(t *testing.T) {
 	}
 }
 
+// TestValuesFound: Values says how many keys b has, which tells a kernel without a
+// counter (an old one's /proc/vmstat lacks oom_kill) from a count of 0.
+func TestValuesFound(t *testing.T) {
+	v := make([]uint64, 1)
+	if n := Values([]byte("oom 0\noom_kill 3\n"), []string{"oom_kill"}, v); n != 1 || v[0] != 3 {
+		t.Errorf("oom_kill 3: found %d, value %d", n, v[0])
+	}
+	if n := Values([]byte("oom 0\noom_kill_x 3\n"), []string{"oom_kill"}, v); n != 0 || v[0] != 0 {
+		t.Errorf("no oom_kill: found %d, value %d", n, v[0])
+	}
+}
+
 func TestReadUint(t *testing.T) {
 	dir := t.TempDir()
 	buf := getBuffer()

@@ -5,7 +5,9 @@
 // the same containers started straight on Docker; what the kubelet's polling costs at
 // 10, 50 and 200 running pods (latency and the CPU of dockercri and of dockerd per call
 // of each list, status and stats RPC) against the Docker calls cri-dockerd makes for
-// the same answers; dockercri's idle CPU and RSS; and log throughput. Run it with
+// the same answers; the kubelet's calls at its own rates at 50 pods against a gRPC
+// server that only replays dockercri's answers; dockercri's idle CPU and RSS; and log
+// throughput. Run it with
 // `make bench` (as root); `go test -tags bench -run 'TestBench/<section>'` runs one
 // section, DOCKERCRI_PROFILE=dir keeps a CPU profile of dockercri for each polled RPC.
 package bench

@@ -89,6 +89,9 @@ func (b *bench) polling(t *testing.T) {
 	for _, n := range sizes {
 		pods = append(pods, b.startPods(t, len(pods), n-len(pods))...)
 		b.pollAt(t, pods)
+		if n == 50 {
+			b.kubeletCalls(t, pods)
+		}
 	}
 	pid := b.cri.Process().Pid()
 	idle0, idleStart := framework.CPUOf(t, pid), time.Now()
