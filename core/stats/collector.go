@@ -139,7 +139,7 @@ func (c *Collector) Sandbox(sb *container.InspectResponse, attrs *runtimeapi.Pod
 			}
 		}
 		if sb.HostConfig == nil || !sb.HostConfig.NetworkMode.IsHost() {
-			linux.Network = network(cg.files, sb.State.Pid, now)
+			linux.Network = network(sb.State.Pid, now)
 		}
 	}
 	return &runtimeapi.PodSandboxStats{Attributes: attrs, Linux: linux}
@@ -355,13 +355,11 @@ func measure(dir string) layerSize {
 }
 
 // network reads the interfaces of pid's network namespace (its /proc/<pid>/net/dev),
-// leaving out loopback; eth0, the CNI interface, is the default (else the first). The
-// file is kept open with pid's cgroup files (files): the kernel makes the table anew
-// at each read from offset 0, as it does a cgroup file's.
-func network(files *openFiles, pid int, now int64) *runtimeapi.NetworkUsage {
+// leaving out loopback; eth0, the CNI interface, is the default (else the first).
+func network(pid int, now int64) *runtimeapi.NetworkUsage {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	b, err := files.read(buf, "/proc/"+strconv.Itoa(pid)+"/net/dev")
+	b, err := readFile(buf, "/proc/"+strconv.Itoa(pid)+"/net/dev")
 	if err != nil {
 		return nil
 	}
