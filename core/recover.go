@@ -43,8 +43,7 @@ func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 
 // startedBefore tells whether container c last started before t (or says not when).
 func startedBefore(c *container.InspectResponse, t time.Time) bool {
-	started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
-	return err != nil || started.Before(t)
+	return dockerTime(c.State.StartedAt) < t.UnixNano()
 }
 
 // ownsLog tells whether container c's log is this dockercri's to copy: it created c,
