@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -34,13 +33,27 @@ import (
 var kubeletCalls = []struct {
 	method string
 	every  time.Duration
+	// call makes it through rt; i picks the container.
+	call func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, pods []runningPod, i int) (proto.Message, error)
 }{
-	{"Version", 250 * time.Millisecond},
-	{"ContainerStatus", 196 * time.Millisecond},
-	{"ListContainers", 578 * time.Millisecond},
-	{"ListPodSandbox", 617 * time.Millisecond},
-	{"Status", 5 * time.Second},
-	{"ListPodSandboxStats", 10 * time.Second},
+	{"Version", 250 * time.Millisecond, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, _ []runningPod, _ int) (proto.Message, error) {
+		return rt.Version(ctx, &runtimeapi.VersionRequest{})
+	}},
+	{"ContainerStatus", 196 * time.Millisecond, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, pods []runningPod, i int) (proto.Message, error) {
+		return rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: pods[i%len(pods)].container})
+	}},
+	{"ListContainers", 578 * time.Millisecond, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, _ []runningPod, _ int) (proto.Message, error) {
+		return rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	}},
+	{"ListPodSandbox", 617 * time.Millisecond, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, _ []runningPod, _ int) (proto.Message, error) {
+		return rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	}},
+	{"Status", 5 * time.Second, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, _ []runningPod, _ int) (proto.Message, error) {
+		return rt.Status(ctx, &runtimeapi.StatusRequest{})
+	}},
+	{"ListPodSandboxStats", 10 * time.Second, func(ctx context.Context, rt runtimeapi.RuntimeServiceClient, _ []runningPod, _ int) (proto.Message, error) {
+		return rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+	}},
 }
 
 // replaySocketEnv makes the test binary a replaying server (TestMain) on that socket,
@@ -104,30 +117,11 @@ func serveReplay(sock, dir string) error {
 	return srv.Serve(lis)
 }
 
-// call makes one of kubeletCalls through rt; i picks the container.
-func call(ctx context.Context, rt runtimeapi.RuntimeServiceClient, pods []runningPod, method string, i int) (proto.Message, error) {
-	switch method {
-	case "Version":
-		return rt.Version(ctx, &runtimeapi.VersionRequest{})
-	case "ContainerStatus":
-		return rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: pods[i%len(pods)].container})
-	case "ListContainers":
-		return rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
-	case "ListPodSandbox":
-		return rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
-	case "Status":
-		return rt.Status(ctx, &runtimeapi.StatusRequest{})
-	case "ListPodSandboxStats":
-		return rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
-	}
-	return nil, fmt.Errorf("no call %s", method)
-}
-
 func (b *bench) kubeletCalls(t *testing.T, pods []runningPod) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	for _, c := range kubeletCalls {
-		resp, err := call(ctx, b.rt, pods, c.method, 0)
+		resp, err := c.call(ctx, b.rt, pods, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", c.method, err)
 		}
@@ -139,8 +133,8 @@ func (b *bench) kubeletCalls(t *testing.T, pods []runningPod) {
 			t.Fatal(err)
 		}
 	}
-	floor := startReplay(t, dir)
-	conn, err := grpc.NewClient("unix://"+floor.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	floor, sock := startReplay(t, dir)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +147,7 @@ func (b *bench) kubeletCalls(t *testing.T, pods []runningPod) {
 	}
 	sides := []*side{
 		{name: "dockercri", pid: b.cri.Process().Pid(), rt: b.rt},
-		{name: "floor", pid: floor.cmd.Process.Pid, rt: runtimeapi.NewRuntimeServiceClient(conn)},
+		{name: "floor", pid: floor.Pid(), rt: runtimeapi.NewRuntimeServiceClient(conn)},
 	}
 	if _, err := sides[1].rt.Version(ctx, &runtimeapi.VersionRequest{}); err != nil {
 		t.Fatalf("replaying server: %v", err)
@@ -192,7 +186,7 @@ func drive(ctx context.Context, rt runtimeapi.RuntimeServiceClient, pods []runni
 			tick := time.NewTicker(c.every)
 			defer tick.Stop()
 			for i := 0; ; i++ {
-				_, err := call(context.WithoutCancel(ctx), rt, pods, c.method, i)
+				_, err := c.call(context.WithoutCancel(ctx), rt, pods, i)
 				mu.Lock()
 				n++
 				if err != nil && first == nil {
@@ -214,37 +208,34 @@ func drive(ctx context.Context, rt runtimeapi.RuntimeServiceClient, pods []runni
 func callRates() string {
 	var parts []string
 	for _, c := range kubeletCalls {
-		parts = append(parts, fmt.Sprintf("%s %.1f", c.method, time.Second.Seconds()/c.every.Seconds()))
+		parts = append(parts, fmt.Sprintf("%s %.1f", c.method, 1/c.every.Seconds()))
 	}
 	return strings.Join(parts, ", ")
 }
 
-type replay struct {
-	cmd  *exec.Cmd
-	sock string
-}
-
 // startReplay runs the replaying server, with dockercri's Go settings (GOMAXPROCS a
 // quarter of the CPUs, GOGC 50), and waits for its socket.
-func startReplay(t *testing.T, dir string) replay {
+func startReplay(t *testing.T, dir string) (*framework.Process, string) {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := replay{sock: filepath.Join(dir, "replay.sock")}
-	r.cmd = exec.Command(self)
-	r.cmd.Env = append(os.Environ(), replaySocketEnv+"="+r.sock, replayDirEnv+"="+dir,
-		fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/4)), "GOGC=50")
-	r.cmd.Stderr = os.Stderr
-	if err := r.cmd.Start(); err != nil {
+	sock := filepath.Join(dir, "replay.sock")
+	p, err := framework.StartProcessWith("replaying server", filepath.Join(dir, "replay.log"),
+		[]string{replaySocketEnv + "=" + sock, replayDirEnv + "=" + dir, fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/4)), "GOGC=50"},
+		nil, self)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
+	t.Cleanup(p.Kill)
 	if err := framework.WaitFor(30*time.Second, func() error {
-		_, err := os.Stat(r.sock)
+		if p.Exited() {
+			return fmt.Errorf("replaying server exited: %s", p.Log())
+		}
+		_, err := os.Stat(sock)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return p, sock
 }
