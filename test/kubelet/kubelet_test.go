@@ -205,25 +205,39 @@ func logRotation(t *testing.T, n *node) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	size := func() int64 {
-		st, err := os.Stat(filepath.Join(dir, "0.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Size()
+	// Between its rename and ReopenContainerLog the kubelet leaves no 0.log: a missing
+	// file is a moment of the rotation, not a failure.
+	log := filepath.Join(dir, "0.log")
+	var before os.FileInfo
+	if err := framework.WaitFor(5*time.Second, func() (err error) {
+		before, err = os.Stat(log)
+		return err
+	}); err != nil {
+		t.Fatalf("no 0.log after rotation: %v", err)
 	}
-	// dockercri writes on into the new 0.log: it changes size (grows, or is rotated
-	// again and refilled).
-	before := size()
+	// dockercri writes on into the new 0.log: it grows, or is rotated again and
+	// refilled.
 	if err := framework.WaitFor(5*time.Second, func() error {
-		if after := size(); after == before || after == 0 {
-			return fmt.Errorf("0.log not written after rotation: %d → %d bytes", before, after)
+		after, err := os.Stat(log)
+		if err != nil {
+			return err
+		}
+		if os.SameFile(before, after) && after.Size() <= before.Size() || after.Size() == 0 {
+			return fmt.Errorf("0.log not written after rotation: %d → %d bytes", before.Size(), after.Size())
 		}
 		return nil
 	}); err != nil {
 		t.Error(err)
 	}
-	if b, err := k.Get("/containerLogs/default/" + p.Name + "/chatty?tailLines=1"); err != nil || !strings.Contains(string(b), "xxxxxxxx") {
+	// The kubelet reads the newest file only, which a rotation just then leaves empty.
+	var b []byte
+	if err := framework.WaitFor(5*time.Second, func() (err error) {
+		b, err = k.Get("/containerLogs/default/" + p.Name + "/chatty?tailLines=1")
+		if err == nil && !strings.Contains(string(b), "xxxxxxxx") {
+			err = fmt.Errorf("no output")
+		}
+		return err
+	}); err != nil {
 		t.Errorf("logs after rotation: %.100q, %v", b, err)
 	}
 	k.RemovePod(t, "chatty")
