@@ -11,13 +11,16 @@ import (
 )
 
 // answerCodec is gRPC's proto codec, except for the answers of ListPodSandbox and
-// ListContainers, and the messages of their Stream* twins: their items are encoded once each and kept beside the memo of the
-// view's CRI form, so a list costs a copy of bytes instead of marshalling every item's
-// label and annotation maps, which protobuf-go does through reflection — most of a
-// list's CPU at 200 pods, by pprof — at each of the kubelet's polls.
+// ListContainers, and the messages of their Stream* twins: their items are encoded
+// once each and kept beside the memo of the view's CRI form, so a list costs a copy of
+// bytes instead of marshalling every item's label and annotation maps, which
+// protobuf-go does through reflection — most of a list's CPU at 200 pods, by pprof —
+// at each of the kubelet's polls. A kept ContainerStatus answer is sent as the bytes
+// kept with it, likewise.
 //
-// It knows of the service only the kept encodings (keptEncodings): what the memo holds
-// for the items the list handlers answered with (memo.go; the whole pipeline: doc.go).
+// It knows of the service only the kept encodings (keptEncodings): what the memos hold
+// for the items and answers the handlers answered with (memo.go; the whole pipeline:
+// doc.go).
 type answerCodec struct {
 	encoding.CodecV2
 	kept keptEncodings
@@ -29,6 +32,9 @@ type answerCodec struct {
 type keptEncodings interface {
 	sandboxEncodings(items []*runtimeapi.PodSandbox) ([][]byte, error)
 	containerEncodings(items []*runtimeapi.Container) ([][]byte, error)
+	// statusEncoding is the kept encoding of a ContainerStatus answer; ok is false
+	// for one not kept.
+	statusEncoding(resp *runtimeapi.ContainerStatusResponse) (b []byte, ok bool, err error)
 }
 
 func (s *Service) sandboxEncodings(items []*runtimeapi.PodSandbox) ([][]byte, error) {
@@ -37,6 +43,10 @@ func (s *Service) sandboxEncodings(items []*runtimeapi.PodSandbox) ([][]byte, er
 
 func (s *Service) containerEncodings(items []*runtimeapi.Container) ([][]byte, error) {
 	return s.containerItems.encoded(items)
+}
+
+func (s *Service) statusEncoding(resp *runtimeapi.ContainerStatusResponse) ([]byte, bool, error) {
+	return s.statuses.encoded(resp)
 }
 
 // NewCodec is the gRPC codec of the CRI server on s: gRPC's proto codec, with the list
@@ -82,6 +92,10 @@ func (c answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 	case *runtimeapi.StreamContainersResponse:
 		if streamContainersOnly && len(m.ProtoReflect().GetUnknown()) == 0 {
 			return encodeList(streamContainersField, c.kept.containerEncodings, m.Containers)
+		}
+	case *runtimeapi.ContainerStatusResponse:
+		if b, ok, err := c.kept.statusEncoding(m); ok || err != nil {
+			return mem.BufferSlice{mem.SliceBuffer(b)}, err
 		}
 	}
 	return c.CodecV2.Marshal(v)

@@ -28,14 +28,21 @@ const (
 )
 
 // ContainerStatus reports a container from Docker's inspect. A container reported
-// exited has all its output in its CRI log already.
+// exited has all its output in its CRI log already. The answer for a container that
+// has not exited is kept while its view object stays (statusMemo).
 func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	insp, err := s.inspectKind(ctx, req.GetContainerId(), typeContainer)
+	obj, err := s.inspectKindObj(ctx, req.GetContainerId(), typeContainer)
 	if err != nil {
 		return nil, err
 	}
+	if !req.GetVerbose() {
+		if resp := s.statuses.get(obj); resp != nil {
+			return resp, nil
+		}
+	}
+	insp := *obj
 	st, err := containerStatus(insp)
 	if err != nil {
 		return nil, err
@@ -47,6 +54,9 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		}
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	if !req.GetVerbose() && st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		s.statuses.put(obj, resp)
+	}
 	if req.GetVerbose() {
 		verbose := map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "pid": pidOf(insp)}
 		if fallback := insp.Config.Labels[labelPrivilegedFallback]; fallback != "" {

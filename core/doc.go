@@ -33,13 +33,18 @@
 //     from each item's protobuf encoding, made once and kept in the memo beside the
 //     item (answerCodec, which knows the service only as keptEncodings).
 //
+// ContainerStatus, asked for every container every few seconds, keeps its answer the
+// same way (statusMemo, memo.go): per container, while its view object stays, with the
+// answer's encoding beside it for the codec.
+//
 // Nothing is copied along the way: an object of the view, and an item of a list
 // answer, are shared by every call and every generation that holds them. Read them,
 // never modify them. An edit in place gives no error: it changes the answers of
 // other calls, and, once the item was encoded, the next answers send its old bytes,
 // so the kubelet sees something other than what the item says. To answer something
 // else, make a new item (proto.Clone it, as list_fit.go does to leave annotations
-// out). TestListPipelineIntact checks the rule over every list RPC: after the lists,
-// each memo item is still the CRI form of its view object, each kept encoding still
-// decodes to its item, and each view object is still what Docker said.
+// out). TestListPipelineIntact checks the rule over every list RPC and
+// ContainerStatus: after the calls, each memo item and kept status is still the CRI
+// form of its view object, each kept encoding still decodes to its item, and each
+// view object is still what Docker said.
 package core

@@ -51,17 +51,27 @@ func (s *Service) createContainer(ctx context.Context, config *container.Config,
 // inspectKind inspects the sandbox or container id (full or unique prefix) and checks
 // that it is of the kind asked for; anything else is NotFound.
 func (s *Service) inspectKind(ctx context.Context, id, kind string) (container.InspectResponse, error) {
+	obj, err := s.inspectKindObj(ctx, id, kind)
+	if obj == nil {
+		return container.InspectResponse{}, err
+	}
+	return *obj, err
+}
+
+// inspectKindObj is inspectKind's object itself, shared (see lookupObj); on a
+// NotFound of the wrong kind, the object too.
+func (s *Service) inspectKindObj(ctx context.Context, id, kind string) (*container.InspectResponse, error) {
 	if id == "" {
-		return container.InspectResponse{}, status.Error(codes.InvalidArgument, "id must not be empty")
+		return nil, status.Error(codes.InvalidArgument, "id must not be empty")
 	}
-	insp, err := s.lookup(ctx, id)
+	obj, err := s.lookupObj(ctx, id)
 	if err != nil {
-		return insp, err
+		return nil, err
 	}
-	if insp.Config == nil || insp.Config.Labels[labelType] != kind {
-		return insp, status.Errorf(codes.NotFound, "%s is not a %s", id, kindName(kind))
+	if obj.Config == nil || obj.Config.Labels[labelType] != kind {
+		return obj, status.Errorf(codes.NotFound, "%s is not a %s", id, kindName(kind))
 	}
-	return insp, nil
+	return obj, nil
 }
 
 // runningKind is inspectKind of a sandbox or container that must be running: one that

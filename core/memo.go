@@ -5,6 +5,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // memo keeps the CRI form of the view's objects between list calls: the view replaces
@@ -88,4 +89,70 @@ func (m *memo[T]) sizes(items []T) ([]int, error) {
 		sizes[i] = len(p)
 	}
 	return sizes, nil
+}
+
+// statusMemo keeps ContainerStatus's answer for each container that has not exited,
+// with its encoding (answerCodec), while the view's object of the container stays the
+// same: the kubelet asks for every container's status every few seconds, and the
+// answer changes only when the object does. An exited container is answered afresh
+// each time (its log is waited for, its OOM kill looked up). Like the list memo's
+// items, a kept answer is shared: read it, never modify it.
+type statusMemo struct {
+	mu   sync.Mutex
+	byID map[string]*keptStatus
+}
+
+type keptStatus struct {
+	obj  *container.InspectResponse
+	resp *runtimeapi.ContainerStatusResponse
+	wire []byte // nil until encoded
+}
+
+// maxKeptStatuses bounds the memory should forget be missed (a dropped subscription):
+// past it, the memo starts again.
+const maxKeptStatuses = 4096
+
+// get is the kept answer for the view's object obj, nil if there is none.
+func (m *statusMemo) get(obj *container.InspectResponse) *runtimeapi.ContainerStatusResponse {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k := m.byID[obj.ID]; k != nil && k.obj == obj {
+		return k.resp
+	}
+	return nil
+}
+
+// put keeps resp as the answer for obj, in place of the one for an earlier object.
+func (m *statusMemo) put(obj *container.InspectResponse, resp *runtimeapi.ContainerStatusResponse) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byID == nil || len(m.byID) >= maxKeptStatuses {
+		m.byID = map[string]*keptStatus{}
+	}
+	m.byID[obj.ID] = &keptStatus{obj: obj, resp: resp}
+}
+
+// forget drops the answer kept for container id.
+func (m *statusMemo) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.byID, id)
+}
+
+// encoded is the protobuf encoding of resp, made once, if resp is a kept answer.
+func (m *statusMemo) encoded(resp *runtimeapi.ContainerStatusResponse) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := m.byID[resp.GetStatus().GetId()]
+	if k == nil || k.resp != resp {
+		return nil, false, nil
+	}
+	if k.wire == nil {
+		b, err := proto.Marshal(resp)
+		if err != nil {
+			return nil, false, err
+		}
+		k.wire = b
+	}
+	return k.wire, true, nil
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -23,6 +24,9 @@ func (h *handlers) pipelineIntact(ctx context.Context) error {
 	}
 	if err := memoIntact(&h.containerItems, containerFromInspect); err != nil {
 		return fmt.Errorf("containers: %w", err)
+	}
+	if err := h.statusesIntact(); err != nil {
+		return fmt.Errorf("statuses: %w", err)
 	}
 	objs, _, err := h.view.Snapshot(ctx)
 	if err != nil {
@@ -68,7 +72,36 @@ func memoIntact[T interface {
 	return nil
 }
 
-// listAll asks every list RPC, and encodes each answer as the server does.
+// statusesIntact: each kept ContainerStatus answer is still its view object's status,
+// and its kept encoding still decodes to it.
+func (h *handlers) statusesIntact() error {
+	m := &h.statuses
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, k := range m.byID {
+		want, err := containerStatus(*k.obj)
+		if err != nil {
+			return err
+		}
+		if !proto.Equal(k.resp.Status, want) {
+			return fmt.Errorf("the kept status of %s is %v, not its view object's %v: it, or the object, was modified", id, k.resp.Status, want)
+		}
+		if k.wire == nil {
+			continue
+		}
+		sent := &runtimeapi.ContainerStatusResponse{}
+		if err := proto.Unmarshal(k.wire, sent); err != nil {
+			return err
+		}
+		if !proto.Equal(sent, k.resp) {
+			return fmt.Errorf("the kept encoding of %s's status decodes to %v: the answer was modified after it was sent", id, sent)
+		}
+	}
+	return nil
+}
+
+// listAll asks every list RPC, and each listed container's status, and encodes each
+// answer as the server does.
 func (h *handlers) listAll(t *testing.T) (*runtimeapi.ListPodSandboxResponse, *runtimeapi.ListContainersResponse) {
 	t.Helper()
 	ctx := context.Background()
@@ -111,6 +144,15 @@ func (h *handlers) listAll(t *testing.T) (*runtimeapi.ListPodSandboxResponse, *r
 	}
 	if err := h.StreamContainers(&runtimeapi.StreamContainersRequest{}, sendStream[runtimeapi.StreamContainersResponse]{send}); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range containers.Containers {
+		st, err := h.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := send(st); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return sandboxes, containers
 }
@@ -174,6 +216,10 @@ func TestListPipelineCheckCatchesEdits(t *testing.T) {
 		{"a listed sandbox's state", func(_ *handlers, s *runtimeapi.ListPodSandboxResponse, _ *runtimeapi.ListContainersResponse) {
 			s.Items[0].State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 		}},
+		{"a container's status", func(h *handlers, _ *runtimeapi.ListPodSandboxResponse, c *runtimeapi.ListContainersResponse) {
+			st, _ := h.ContainerStatus(context.Background(), &runtimeapi.ContainerStatusRequest{ContainerId: c.Containers[0].Id})
+			st.Status.Labels["edited"] = "in place"
+		}},
 		{"an object of the view", func(h *handlers, _ *runtimeapi.ListPodSandboxResponse, _ *runtimeapi.ListContainersResponse) {
 			objs, _, _ := h.view.Snapshot(context.Background())
 			objs[0].Config.Labels["edited"] = "in place"
@@ -190,5 +236,56 @@ func TestListPipelineCheckCatchesEdits(t *testing.T) {
 				t.Logf("caught: %v", err)
 			}
 		})
+	}
+}
+
+// A container's kept status is its answer while its view object stays, and the new
+// state's once the object changes: a stop by dockercri, an exit Docker reports.
+func TestContainerStatusKeptUntilChange(t *testing.T) {
+	h := newHandlers(t, newFakeDocker(), t.TempDir())
+	ctx := context.Background()
+	codec := newAnswerCodec(h.Service)
+	h.listedPods(t)
+	_, containers := h.listAll(t)
+	status := func(id string) *runtimeapi.ContainerStatusResponse {
+		t.Helper()
+		st, err := h.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, err := codec.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := proto.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(sent.Materialize(), want) {
+			t.Fatalf("the status of %s is sent as other bytes than its encoding", id)
+		}
+		return st
+	}
+	stopped, exits := containers.Containers[0].Id, containers.Containers[1].Id
+	for _, id := range []string{stopped, exits} {
+		if first, again := status(id), status(id); first != again || first.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("%s: a second status of a running container is not the kept one: %p %v, %p %v", id, first, first.Status.State, again, again.Status.State)
+		}
+	}
+	if _, err := h.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: stopped}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(stopped); st.Status.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Errorf("status after StopContainer: %v", st.Status.State)
+	}
+	h.docker.Exit(exits, 3)
+	waitFor(t, "the exit in the view", func() bool {
+		return status(exits).Status.State == runtimeapi.ContainerState_CONTAINER_EXITED
+	})
+	if st := status(exits); st.Status.ExitCode != 3 {
+		t.Errorf("exit code after Docker's die event: %d", st.Status.ExitCode)
+	}
+	if err := h.pipelineIntact(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -47,12 +47,13 @@ type Service struct {
 	apiProblemOnce sync.Once
 	// daemon is what docker info says of dockerd that calls need, kept while it runs.
 	daemon *dockerview.Fact[daemonFacts]
-	// The CRI form of the view's objects, kept between list calls.
 	// netLocks serialise the network work on each sandbox (see sweepNetworks).
-	netLocks       sandboxLocks
-	kinds          viewByKind
+	netLocks sandboxLocks
+	kinds    viewByKind
+	// The CRI form of the view's objects, kept between calls.
 	sandboxItems   memo[*runtimeapi.PodSandbox]
 	containerItems memo[*runtimeapi.Container]
+	statuses       statusMemo
 	starting       startingSandboxes
 }
 

@@ -14,11 +14,12 @@ import (
 // stopped or removed it (refresh), and when Docker reports it died or was removed,
 // which also covers a container that exited by itself.
 
-// forgetIfEnded closes the cgroup files of container id unless obj, its state after a
-// change, still runs.
+// forgetIfEnded closes the cgroup files of container id, and drops its kept status
+// (statusMemo), unless obj, its state after a change, still runs.
 func (s *Service) forgetIfEnded(id string, obj *container.InspectResponse) {
 	if obj == nil || !running(obj) {
 		s.stats.Forget(id)
+		s.statuses.forget(id)
 	}
 }
 

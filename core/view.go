@@ -65,21 +65,30 @@ func (s *Service) podsView(ctx context.Context) (sandboxes, containers []*contai
 // lookup finds id (full or unique prefix) in the view; a miss asks Docker, in case the
 // event that would have told is still on its way.
 func (s *Service) lookup(ctx context.Context, id string) (container.InspectResponse, error) {
+	obj, err := s.lookupObj(ctx, id)
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	return *obj, nil
+}
+
+// lookupObj is lookup's object itself, shared: read it, never modify it.
+func (s *Service) lookupObj(ctx context.Context, id string) (*container.InspectResponse, error) {
 	obj, err := s.view.Get(id)
 	switch {
 	case err == nil:
-		return *obj, nil
+		return obj, nil
 	case errors.Is(err, dockerview.ErrAmbiguous):
-		return container.InspectResponse{}, status.Errorf(codes.InvalidArgument, "id %q: %v", id, err)
+		return nil, status.Errorf(codes.InvalidArgument, "id %q: %v", id, err)
 	}
 	obj, err = s.view.Refresh(ctx, id)
 	switch {
 	case errors.Is(err, dockerview.ErrNotFound):
-		return container.InspectResponse{}, status.Errorf(codes.NotFound, "no sandbox or container %q", id)
+		return nil, status.Errorf(codes.NotFound, "no sandbox or container %q", id)
 	case err != nil:
-		return container.InspectResponse{}, grpcerr.Wrap(err, "inspect "+id)
+		return nil, grpcerr.Wrap(err, "inspect "+id)
 	}
-	return *obj, nil
+	return obj, nil
 }
 
 // refresh brings the view of id up to date after dockercri changed it, so that the

@@ -64,20 +64,22 @@ func (n *node) removeAllPods(t *testing.T) {
 		return
 	}
 	rt := n.cri.Runtime(t)
-	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pods, err := rt.ListPodSandbox(c, nil)
+	pods, err := rt.ListPodSandbox(ctx(t), nil)
 	if err != nil {
 		t.Errorf("list pods for cleanup: %v", err)
 		return
 	}
+	// A time limit per pod: when a run stops before "manifests removed", the 50 pods
+	// of "node overhead" are all left, each stopped within its grace period.
 	for _, p := range pods {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := rt.StopPodSandbox(c, p.Id); err != nil {
 			t.Errorf("cleanup: stop pod %s: %v", p.Id, err)
 		}
 		if err := rt.RemovePodSandbox(c, p.Id); err != nil {
 			t.Errorf("cleanup: remove pod %s: %v", p.Id, err)
 		}
+		cancel()
 	}
 }
 
