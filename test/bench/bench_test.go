@@ -9,7 +9,8 @@
 // server that only replays dockercri's answers; dockercri's idle CPU and RSS; and log
 // throughput. Run it with
 // `make bench` (as root); `go test -tags bench -run 'TestBench/<section>'` runs one
-// section, DOCKERCRI_PROFILE=dir keeps a CPU profile of dockercri for each polled RPC.
+// section, DOCKERCRI_PROFILE=dir keeps a CPU profile of dockercri for each polled RPC
+// and for the start-ups with CNI.
 package bench
 
 import (

@@ -218,19 +218,26 @@ func (b *bench) pollAt(t *testing.T, pods []runningPod) {
 // one call covers per objects. With DOCKERCRI_PROFILE=dir, a CPU profile of dockercri
 // over the calls is kept there, named after the call and the number of running pods.
 func (b *bench) measure(t *testing.T, name string, per int, call func() error) cost {
+	return b.repeat(t, name, per, b.profile(t, fmt.Sprintf("%s-%d", strings.Fields(name)[0], b.running), 2*window), call)
+}
+
+// profile keeps a CPU profile of dockercri over the next d as name.pprof in the
+// directory DOCKERCRI_PROFILE names; the channel is closed once it is written, at
+// once without DOCKERCRI_PROFILE.
+func (b *bench) profile(t *testing.T, name string, d time.Duration) <-chan struct{} {
 	profiled := make(chan struct{})
-	if dir := os.Getenv("DOCKERCRI_PROFILE"); dir != "" {
-		path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", strings.Fields(name)[0], b.running))
-		go func() {
-			defer close(profiled)
-			if err := framework.CPUProfile(b.metricsAddr, path, 2*window); err != nil {
-				t.Errorf("profile of %s: %v", name, err)
-			}
-		}()
-	} else {
+	dir := os.Getenv("DOCKERCRI_PROFILE")
+	if dir == "" {
 		close(profiled)
+		return profiled
 	}
-	return b.repeat(t, name, per, profiled, call)
+	go func() {
+		defer close(profiled)
+		if err := framework.CPUProfile(b.metricsAddr, filepath.Join(dir, name+".pprof"), d); err != nil {
+			t.Errorf("profile of %s: %v", name, err)
+		}
+	}()
+	return profiled
 }
 
 // measureDocker is measure for Docker's own calls.

@@ -30,8 +30,11 @@ const (
 // CNI, and for the floor, then where a pod's time went from dockercri's metrics.
 func (b *bench) startup(t *testing.T) {
 	before := framework.ScrapeMetrics(t, b.metricsAddr)
+	// With DOCKERCRI_PROFILE, over the start-ups and teardowns with CNI (some 25 s).
+	profiled := b.profile(t, "startup", 40*time.Second)
 	ours := measureStartup(t, criPod(t, b.env, b.rt, b.image), 0, b.cri.Process().Pid(), b.dockerdPid)
 	after := framework.ScrapeMetrics(t, b.metricsAddr)
+	<-profiled
 	started := float64(sequentialPods + parallelPods)
 	floor := measureStartup(t, dockerPod(b.env, b.pauseImage, b.image), 0, 0, b.dockerdPid)
 	// The same without CNI (Docker's none network plus loopback): dockercri's own share.

@@ -2,10 +2,12 @@ package framework
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,12 +138,32 @@ func (r *Registry) ManifestDigest(repo, tag string) (string, error) {
 	return resp.Header.Get("Docker-Content-Digest"), nil
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 right now.
+// FreePort returns a TCP port free on 127.0.0.1 right now, for a process the test
+// starts to listen on. It is picked below the kernel's ephemeral ports
+// (net.ipv4.ip_local_port_range), which the kernel hands out to binds of port 0 and to
+// the source ports of outgoing connections: there, any parallel test's connection
+// could take it before the process binds it.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	const from = 10000
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	if low <= from {
+		return 0, fmt.Errorf("ephemeral ports start at %d: no range below them for FreePort", low)
+	}
+	for range 100 {
+		port := from + rand.IntN(low-from)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port in %d-%d", from, low-1)
 }
