@@ -54,9 +54,6 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		}
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
-	if !req.GetVerbose() && st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
-		s.statuses.put(obj, resp)
-	}
 	if req.GetVerbose() {
 		verbose := map[string]any{"config": insp.Config, "hostConfig": insp.HostConfig, "state": insp.State, "pid": pidOf(insp)}
 		if fallback := insp.Config.Labels[labelPrivilegedFallback]; fallback != "" {
@@ -67,6 +64,8 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 			return nil, grpcerr.Wrap(err, "encode container info")
 		}
 		resp.Info = map[string]string{"info": string(info)}
+	} else if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		s.statuses.put(obj, resp)
 	}
 	return resp, nil
 }

@@ -58,13 +58,13 @@ func (s *Service) inspectKind(ctx context.Context, id, kind string) (container.I
 	return *obj, err
 }
 
-// inspectKindObj is inspectKind's object itself, shared (see lookupObj); on a
+// inspectKindObj is inspectKind's object itself, shared (see lookup); on a
 // NotFound of the wrong kind, the object too.
 func (s *Service) inspectKindObj(ctx context.Context, id, kind string) (*container.InspectResponse, error) {
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "id must not be empty")
 	}
-	obj, err := s.lookupObj(ctx, id)
+	obj, err := s.lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -63,17 +63,9 @@ func (s *Service) podsView(ctx context.Context) (sandboxes, containers []*contai
 }
 
 // lookup finds id (full or unique prefix) in the view; a miss asks Docker, in case the
-// event that would have told is still on its way.
-func (s *Service) lookup(ctx context.Context, id string) (container.InspectResponse, error) {
-	obj, err := s.lookupObj(ctx, id)
-	if err != nil {
-		return container.InspectResponse{}, err
-	}
-	return *obj, nil
-}
-
-// lookupObj is lookup's object itself, shared: read it, never modify it.
-func (s *Service) lookupObj(ctx context.Context, id string) (*container.InspectResponse, error) {
+// event that would have told is still on its way. The object is the view's, shared:
+// read it, never modify it.
+func (s *Service) lookup(ctx context.Context, id string) (*container.InspectResponse, error) {
 	obj, err := s.view.Get(id)
 	switch {
 	case err == nil:
