@@ -23,20 +23,25 @@ import (
 // addresses and rules too: the checkpoint that names the network stays until a DEL
 // succeeds. The checkpoints of sandboxes Docker no longer has go too.
 func (s *Service) sweepNetworks(ctx context.Context, every time.Duration) {
-	tick := min(every, time.Second)
-	var last time.Time
+	// Asleep between two sweeps, but for a new epoch of the view: a node's dozens of
+	// quiet pods cost no wake-up a second.
 	var lastEpoch uint64
-	for {
+	due := time.Now()
+	for ctx.Err() == nil {
+		moved := s.view.EpochMoved()
 		epoch, live := s.view.Epoch()
-		if time.Since(last) >= every || live && epoch != lastEpoch {
-			s.sweepOnce(ctx)
-			last, lastEpoch = time.Now(), epoch
+		if wait := time.Until(due); wait > 0 && (!live || epoch == lastEpoch) {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-moved:
+			}
+			t.Stop()
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(tick):
-		}
+		s.sweepOnce(ctx)
+		lastEpoch, due = epoch, time.Now().Add(every)
 	}
 }
 

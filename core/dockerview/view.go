@@ -59,6 +59,9 @@ type View struct {
 	// which would otherwise drop a container made meanwhile from the view.
 	storedDuringLoad map[string]*container.InspectResponse
 	epoch            uint64
+	// epochMoved is closed when epoch or synced changes next (then replaced): what
+	// waits for a new run of the event stream sleeps on it instead of polling Epoch.
+	epochMoved chan struct{}
 	// gen numbers the states of objs: it changes with every change of the view, and
 	// snap (nil until asked) is objs as a slice for that state.
 	gen  uint64
@@ -88,7 +91,7 @@ func New(docker engine.Engine, label string) *View {
 	// The first load is under way from the start: Run is about to begin it, and a call
 	// that comes first waits for it rather than fail.
 	return &View{docker: docker, label: label, objs: map[string]*container.InspectResponse{}, subs: map[chan Change]struct{}{}, gone: map[string]goneObj{},
-		oomed: map[string]bool{}, loading: make(chan struct{})}
+		oomed: map[string]bool{}, loading: make(chan struct{}), epochMoved: make(chan struct{})}
 }
 
 // actions are the events that change what the view shows, each worth an inspect. Exec
@@ -220,6 +223,7 @@ func (c *View) resync(ctx context.Context) error {
 	// A new run of the event stream: a new epoch (facts read before are stale).
 	c.objs, c.synced = objs, true
 	c.epoch++
+	c.moveEpochLocked()
 	c.changed()
 	c.mu.Unlock()
 	return nil
@@ -338,11 +342,20 @@ func (c *View) markOOM(id string, obj *container.InspectResponse) {
 
 func (c *View) setSynced(v bool) {
 	c.mu.Lock()
+	if c.synced != v || v {
+		c.moveEpochLocked()
+	}
 	c.synced = v
 	if v {
 		c.epoch++
 	}
 	c.mu.Unlock()
+}
+
+// moveEpochLocked wakes what waits on EpochMoved; c.mu is held for writing.
+func (c *View) moveEpochLocked() {
+	close(c.epochMoved)
+	c.epochMoved = make(chan struct{})
 }
 
 // Epoch numbers the unbroken runs of Docker's event stream: it changes each time the
@@ -351,6 +364,14 @@ func (c *View) Epoch() (epoch uint64, ok bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.epoch, c.synced
+}
+
+// EpochMoved returns a channel closed when what Epoch reports changes next. Take it
+// before reading Epoch, so that a change in between is not missed.
+func (c *View) EpochMoved() <-chan struct{} {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epochMoved
 }
 
 // takeGone returns and forgets what the view had of a container removed before its

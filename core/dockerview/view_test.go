@@ -116,7 +116,14 @@ func TestViewFollowsEvents(t *testing.T) {
 
 	// A broken stream: the view is not current until it lists again, and then it is,
 	// in a new epoch.
+	// What waits for that (EpochMoved) is woken.
+	moved := c.EpochMoved()
 	epochBefore, _ := c.Epoch()
+	select {
+	case <-moved:
+		t.Fatal("EpochMoved closed with no change of the epoch")
+	default:
+	}
 	put(f, "bbb333", "running", true) // missed while the stream was down
 	f.BreakEvents(errors.New("stream broke"))
 	deadline := time.Now().Add(5 * time.Second)
@@ -128,6 +135,14 @@ func TestViewFollowsEvents(t *testing.T) {
 	}
 	if after, live := c.Epoch(); after == epochBefore || !live {
 		t.Errorf("epoch %d (live %v) after the view listed again, %d before", after, live, epochBefore)
+	}
+	select {
+	case <-moved:
+	default:
+		t.Error("EpochMoved not closed after the view listed again in a new epoch")
+	}
+	if again := c.EpochMoved(); again == moved {
+		t.Error("EpochMoved returned the closed channel again")
 	}
 }
 
