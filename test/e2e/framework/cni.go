@@ -49,15 +49,24 @@ func nextSubnet() int32 {
 	rules, _ := exec.Command("iptables-save").Output()
 	for tries := 0; ; tries++ {
 		n := cniSubnets.Add(1)%254 + 1
-		prefix := fmt.Sprintf("10.123.%d.", n)
+		prefix := subnetPrefix(n)
 		if slices.ContainsFunc(addrs, func(a net.Addr) bool { return strings.HasPrefix(a.String(), prefix) }) {
 			continue
 		}
-		if tries < 254 && (strings.Contains(string(rules), " "+prefix) || strings.Contains(string(rules), "/"+prefix)) {
+		if tries < 254 && namesAddrIn(string(rules), prefix) {
 			continue
 		}
 		return n
 	}
+}
+
+// subnetPrefix is the start of every address of test subnet n: "10.123.<n>.".
+func subnetPrefix(n int32) string { return fmt.Sprintf("10.123.%d.", n) }
+
+// namesAddrIn tells whether iptables-save text names an address starting with prefix:
+// after a space or a slash, not inside a longer address (110.123.7.2).
+func namesAddrIn(text, prefix string) bool {
+	return strings.Contains(text, " "+prefix) || strings.Contains(text, "/"+prefix)
 }
 
 // CNIBinDir is where Debian installs the CNI plugins.
@@ -67,13 +76,14 @@ const CNIBinDir = "/usr/lib/cni"
 func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 	t.Helper()
 	n := nextSubnet()
+	prefix := subnetPrefix(n)
 	id := randomHex(4)
 	dir := e.TempDir(t, "cni")
 	net := &CNINetwork{
 		Name:     e.Prefix + "-net-" + id,
 		Bridge:   "dcri" + id,
-		Subnet:   fmt.Sprintf("10.123.%d.0/24", n),
-		Gateway:  fmt.Sprintf("10.123.%d.1", n),
+		Subnet:   prefix + "0/24",
+		Gateway:  prefix + "1",
 		ConfDir:  filepath.Join(dir, "net.d"),
 		CacheDir: filepath.Join(dir, "cache"),
 		IPAMDir:  filepath.Join(dir, "ipam"),
@@ -87,7 +97,7 @@ func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 		// What a test's failed teardown left (its pods then removed through Docker, not
 		// dockercri) must not stay on the host for the runs after it. The tests assert
 		// their own teardowns before this runs; this only keeps the host clean.
-		if removed := removeRulesOf(fmt.Sprintf("10.123.%d.", n)); removed > 0 {
+		if removed := removeRulesOf(prefix); removed > 0 {
 			t.Logf("removed %d iptables rules of %s left by a failed teardown", removed, net.Subnet)
 		}
 	})
@@ -107,7 +117,7 @@ func removeRulesOf(prefix string) int {
 		var targets []string
 		lines := strings.Split(string(out), "\n")
 		for _, line := range lines {
-			if !strings.HasPrefix(line, "-A ") || !(strings.Contains(line, " "+prefix) || strings.Contains(line, "/"+prefix)) {
+			if !strings.HasPrefix(line, "-A ") || !namesAddrIn(line, prefix) {
 				continue
 			}
 			// iptables-save quotes as a shell does: the shell splits the rule back.
@@ -117,6 +127,9 @@ func removeRulesOf(prefix string) int {
 			if chain := jumpOf(line); strings.HasPrefix(chain, "CNI-") {
 				targets = append(targets, chain)
 			}
+		}
+		if len(targets) == 0 {
+			continue
 		}
 		out, _ = exec.Command("iptables-save", "-t", table).Output()
 		rules := strings.Split(string(out), "\n")
