@@ -456,7 +456,7 @@ func manifestsRemoved(t *testing.T, n *node) {
 	if ips := n.net.AllocatedIPs(t); len(ips) != 0 {
 		t.Errorf("IPs still allocated: %v", ips)
 	}
-	if rules := framework.IPTablesRules(t, n.net.Gateway[:strings.LastIndexByte(n.net.Gateway, '.')+1]); len(rules) != 0 {
+	if rules := framework.IPTablesRules(t, n.net.AddrPrefix()); len(rules) != 0 {
 		t.Errorf("iptables rules left for the pod network: %v", rules)
 	}
 }

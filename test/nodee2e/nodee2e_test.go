@@ -159,7 +159,7 @@ func TestNodeConformance(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(net.CacheDir, "results")); len(entries) > 0 {
 		t.Errorf("CNI cache entries left after the suite: %d", len(entries))
 	}
-	if rules := framework.IPTablesRules(t, net.Gateway[:strings.LastIndexByte(net.Gateway, '.')+1]); len(rules) > 0 {
+	if rules := framework.IPTablesRules(t, net.AddrPrefix()); len(rules) > 0 {
 		t.Errorf("iptables rules of the suite's pods left:\n%s", strings.Join(rules, "\n"))
 	}
 }

@@ -362,7 +362,7 @@ func leftovers(t *testing.T, n *framework.CNINetwork, old oldRuntime) error {
 	if ips := n.AllocatedIPs(t); len(ips) != 0 {
 		left = append(left, fmt.Sprintf("IPs allocated: %v", ips))
 	}
-	if rules := framework.IPTablesRules(t, n.Gateway[:strings.LastIndexByte(n.Gateway, '.')+1], "CNI-DN-", "--dport "+strconv.Itoa(hostPort)); len(rules) != 0 {
+	if rules := framework.IPTablesRules(t, n.AddrPrefix(), "CNI-DN-", "--dport "+strconv.Itoa(hostPort)); len(rules) != 0 {
 		left = append(left, fmt.Sprintf("iptables rules: %v", rules))
 	}
 	if ports := n.BridgePorts(t); len(ports) != 0 {

@@ -29,11 +29,15 @@ type CNINetwork struct {
 	// IPMasq has the bridge masquerade the pods' traffic leaving the subnet, with a
 	// chain of its own per pod (as most nodes' bridge configs do).
 	IPMasq      bool
-	subnetIndex int32
+	prefix      string // of every address in Subnet: "10.123.<n>."
 	confFile    string
 	testPlugins []*TestPlugin
 	env         *Env
 }
+
+// AddrPrefix starts every address of the network's subnet ("10.123.<n>."): what the
+// tests look for in the host's iptables rules once the pods are gone.
+func (n *CNINetwork) AddrPrefix() string { return n.prefix }
 
 // cniSubnets numbers the run's networks: 10.123.<n>.0/24, from a random start, so that
 // two runs on one machine (a suite beside another) do not share a subnet.
@@ -87,6 +91,7 @@ func (e *Env) NewCNINetwork(t testing.TB) *CNINetwork {
 		ConfDir:  filepath.Join(dir, "net.d"),
 		CacheDir: filepath.Join(dir, "cache"),
 		IPAMDir:  filepath.Join(dir, "ipam"),
+		prefix:   prefix,
 		confFile: "10-test.conflist",
 		env:      e,
 	}
