@@ -25,6 +25,9 @@ func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 		return
 	}
 	for {
+		// Docker down at start: the view fails until it has listed Docker, which moves
+		// its epoch; waiting for that, not polling, keeps a dockercri without Docker asleep.
+		moved := s.view.EpochMoved()
 		if objs, err := s.viewOf(ctx, typeContainer); err == nil {
 			for _, c := range objs {
 				if path := c.Config.Labels[labelLogPath]; path != "" && running(c) && startedBefore(c, since) && s.ownsLog(c) {
@@ -36,7 +39,7 @@ func (s *Service) resumeLogs(ctx context.Context, since time.Time) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(50 * time.Millisecond):
+		case <-moved:
 		}
 	}
 }

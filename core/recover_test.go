@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -32,23 +33,8 @@ func (l *startedLogs) Start(c crilog.Container) {
 func TestResumeLogsOnlyOfContainersFromBefore(t *testing.T) {
 	h := newHandlers(t, newFakeDocker(), t.TempDir())
 	ctx := context.Background()
-	pod := hostPod("web")
-	pod.LogDirectory = t.TempDir()
-	run, err := h.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
-	if err != nil {
-		t.Fatal(err)
-	}
 	beforeStart := time.Now().Add(-time.Second)
-	created, err := h.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: pod,
-		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox:latest"},
-			Command: []string{"sleep", "3600"}, LogPath: "app/0.log"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := created.ContainerId
-	if _, err := h.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c}); err != nil {
-		t.Fatal(err)
-	}
+	c := h.startLogged(t, "web")
 	afterStart := time.Now().Add(time.Second)
 	root := h.cfg.RootDirectory
 	for _, tt := range []struct {
@@ -69,4 +55,75 @@ func TestResumeLogsOnlyOfContainersFromBefore(t *testing.T) {
 			t.Errorf("%s: resumed %v, want the container resumed: %t", tt.name, logs.started, tt.want)
 		}
 	}
+}
+
+// With Docker down when dockercri starts, the copying resumes once the view has listed
+// Docker, woken by its epoch.
+func TestResumeLogsWaitsForDocker(t *testing.T) {
+	h := newHandlers(t, newFakeDocker(), t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := h.startLogged(t, "web")
+	down := errors.New("docker down")
+	h.docker.Mu.Lock()
+	h.docker.Fail = func(method, _ string) error {
+		if method == "ContainerList" {
+			return down
+		}
+		return nil
+	}
+	h.docker.Mu.Unlock()
+	h.docker.BreakEvents(down)
+	waitFor(t, "the view to lose Docker", func() bool { return !h.view.Synced() })
+	logs := &startedLogs{logCopier: h.logs}
+	h.logs = logs
+	done := make(chan struct{})
+	go func() { h.resumeLogs(ctx, time.Now().Add(time.Second)); close(done) }()
+	// Not before Docker answers: resumeLogs is still waiting after the view failed to
+	// list it again (each failure a listing of its own).
+	lists := func() int { h.docker.Mu.Lock(); defer h.docker.Mu.Unlock(); return h.docker.ContainerLists }
+	for n := lists(); lists() < n+2; {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("resumeLogs returned with Docker down")
+	default:
+	}
+	h.docker.Mu.Lock()
+	h.docker.Fail = nil
+	h.docker.Mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("resumeLogs still waiting after the view listed Docker again")
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.started) != 1 || logs.started[0] != c {
+		t.Errorf("resumed %v, want %s", logs.started, c)
+	}
+}
+
+// startLogged runs a pod with a log directory and starts a container in it with a log
+// path (what resumeLogs looks for), returning the container's ID.
+func (h *handlers) startLogged(t *testing.T, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	pod := hostPod(name)
+	pod.LogDirectory = t.TempDir()
+	run, err := h.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := h.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: pod,
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox:latest"},
+			Command: []string{"sleep", "3600"}, LogPath: "app/0.log"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: created.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	return created.ContainerId
 }
